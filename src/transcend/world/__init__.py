@@ -1,0 +1,1 @@
+"""Worlds the experts know about: a typed knowledge graph (and, later, chess)."""

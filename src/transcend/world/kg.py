@@ -92,6 +92,21 @@ class KnowledgeGraph:
         pos_c = np.minimum(pos, len(key_q) - 1)
         return np.where((pos < len(key_q)) & (key_q[pos_c] == key), pos_c, -1)
 
+    @cached_property
+    def _fact_keys(self) -> np.ndarray:
+        return self.fact_key(self.heads, self.rels, self.tails)  # sorted, since edges are
+
+    def fact_key(self, heads: np.ndarray, rels: np.ndarray, tails: np.ndarray) -> np.ndarray:
+        """One int64 per (head, relation, tail), ordered like the edges."""
+        R, E = len(self.relations), self.num_entities
+        return (np.asarray(heads, dtype=np.int64) * R + np.asarray(rels)) * E + np.asarray(tails)
+
+    def is_fact(self, heads: np.ndarray, rels: np.ndarray, tails: np.ndarray) -> np.ndarray:
+        """Whether each (head, relation, tail) is an edge of the graph (a correct answer)."""
+        keys = self.fact_key(heads, rels, tails)
+        pos = np.minimum(np.searchsorted(self._fact_keys, keys), max(self.num_edges - 1, 0))
+        return self._fact_keys[pos] == keys
+
     def slot_pool(self, relation: int, slot: str) -> np.ndarray:
         """Entities a corruption may put in ``slot`` ('head' or 'tail') of ``relation``."""
         return self._slot_pools[slot][relation]

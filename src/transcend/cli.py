@@ -1,0 +1,150 @@
+"""The ``transcend`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from transcend.config import CorpusConfig, ExpertsConfig, RunConfig, TrainingConfig, WorldConfig
+from transcend.errors import TranscendError
+
+DEMO_OUT = Path("runs/demo")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--experts", type=_positive_int, default=10, help="number of experts (default 10)")
+    p.add_argument("--coverage", type=_number, default=0.4, help="coverage c in [0, 1] (default 0.4)")
+    p.add_argument("--preset", default="small", help="world size preset: tiny, small (default), paper")
+    p.add_argument("--entities", type=_positive_int, help="number of entities (overrides the preset)")
+    p.add_argument("--triples", help="load a graph from a TSV of head, relation, tail")
+    p.add_argument("--types", help="TSV of entity, type for --triples")
+    p.add_argument("--paragraphs", type=_positive_int, default=CorpusConfig.paragraphs,
+                   help=f"paragraphs written in total (default {CorpusConfig.paragraphs})")
+    p.add_argument("--steps", type=_positive_int, default=TrainingConfig.steps,
+                   help=f"training steps (default {TrainingConfig.steps})")
+    p.add_argument("--seed", type=_positive_int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--config", help="a config.toml to start from (flags given explicitly override it)")
+    p.add_argument("--out", help="run folder (default runs/<mode>-<config hash>)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
+    base = RunConfig.load(Path(args.config)) if args.config else RunConfig()
+    d = base.to_dict()
+    d["mode"] = mode
+    given = {k for k, v in vars(args).items() if v is not None}
+    explicit = getattr(args, "_explicit", given)
+    if not args.config or "seed" in explicit:
+        d["seed"] = args.seed
+    if not args.config or "device" in explicit:
+        d["device"] = args.device
+    world = d.setdefault("world", {})
+    if not args.config or "preset" in explicit:
+        world["preset"] = args.preset
+    for key in ("entities", "triples", "types"):
+        if getattr(args, key) is not None:
+            world[key] = getattr(args, key)
+    experts = d.setdefault("experts", {})
+    corpus = d.setdefault("corpus", {})
+    training = d.setdefault("training", {})
+    for section, key, attr in ((experts, "experts", "experts"), (experts, "coverage", "coverage"),
+                               (corpus, "paragraphs", "paragraphs"), (training, "steps", "steps")):
+        if not args.config or attr in explicit:
+            section[key] = getattr(args, attr)
+    return RunConfig.from_dict(d)
+
+
+def _explicit_flags(argv: list[str]) -> set[str]:
+    return {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+
+
+def format_table(m: dict) -> str:
+    taus = list(m["model_accuracy"])
+    head = "".join(f"{('greedy' if t == '0' else 'τ=' + t):>9}" for t in taus)
+    lines = [f"{m['mode']}: {m['experts']} experts, coverage {m['coverage']}, "
+             f"{m['world']['entities']} entities, {m['world']['queries']} queries, "
+             f"{m['mean_writes_per_query']:.1f} writes per query",
+             f"{'':28}{head}",
+             f"{'model':28}" + "".join(f"{m['model_accuracy'][t]:9.3f}" for t in taus),
+             f"{'ideal learner (corpus)':28}" + "".join(f"{m['ideal_learner_by_temperature'][t]:9.3f}" for t in taus),
+             f"{'best expert':28}{m['best_expert_accuracy']:9.3f}",
+             f"{'experts, mean':28}{m['expert_mean_accuracy']:9.3f}",
+             f"{'theory: majority vote':28}{m['theory_accuracy']:9.3f}",
+             f"{'model / ideal (greedy)':28}{m['model_fraction_of_ideal']:9.3f}",
+             f"transcendence gap (model greedy − best expert): {m['transcendence_gap']:+.3f}  "
+             f"95% CI [{m['gap_ci95'][0]:+.3f}, {m['gap_ci95'][1]:+.3f}]",
+             f"run folder: {m['run_dir']}  (plot: accuracy_vs_temperature.png)"]
+    return "\n".join(lines)
+
+
+def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
+    from transcend.pipeline import run
+
+    metrics = run(cfg, out, resume=args.resume, progress=not args.quiet and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(format_table(metrics))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="transcend", description="A lab for studying transcendence.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="the default denoising experiment (minutes on a laptop)")
+    demo.add_argument("--out", default=str(DEMO_OUT), help=f"run folder (default {DEMO_OUT})")
+    demo.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    run = sub.add_parser("run", help="run one experiment")
+    modes = run.add_subparsers(dest="mode", required=True)
+    den = modes.add_parser("denoising", help="skill denoising: experts with independent errors")
+    _add_run_options(den)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            args.resume = False
+            cfg = RunConfig()
+            out = Path(args.out)
+            if out.exists() and (out / "config.toml").is_file() and not (out / "metrics.json").is_file():
+                args.resume = True  # a demo that was interrupted simply continues
+            return _run(cfg, out, args)
+        args._explicit = _explicit_flags(argv)
+        cfg = config_from_args(args, args.mode)
+        out = Path(args.out) if args.out else Path("runs") / f"{cfg.mode}-{cfg.hash()}"
+        return _run(cfg, out, args)
+    except TranscendError as e:
+        print(f"transcend: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("transcend: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

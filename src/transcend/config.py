@@ -1,0 +1,213 @@
+"""One typed, validated config: the single source of truth for a run.
+
+Every field has a one-line doc (the comment above it). Construction validates;
+a bad value raises ``TranscendError`` naming the field and what is allowed.
+The config is saved as TOML beside every run, and its hash names the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from transcend.errors import TranscendError
+from transcend.world.kg import PRESETS
+
+MODES = ("denoising",)
+DEFAULT_TEMPERATURES = (0.0, 0.1, 0.5, 1.0, 1.5)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise TranscendError(message)
+
+
+@dataclass
+class WorldConfig:
+    # Graph size preset: "tiny", "small" (default) or "paper" (~25,000 entities, 39 relations, ~54,500 edges).
+    preset: str = "small"
+    # Number of entities, overriding the preset's.
+    entities: int | None = None
+    # A user's graph: tab-separated (head, relation, tail) lines; replaces the generator.
+    triples: str | None = None
+    # Optional entity types for ``triples``: tab-separated (entity, type) lines.
+    types: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.preset in PRESETS, f"world.preset must be one of {', '.join(PRESETS)}, got {self.preset!r}.")
+        _check(self.entities is None or self.entities >= 50,
+               f"world.entities must be at least 50, got {self.entities}.")
+        _check(self.types is None or self.triples is not None, "world.types needs world.triples (--triples FILE).")
+
+    @property
+    def num_entities(self) -> int:
+        return int(self.entities if self.entities is not None else PRESETS[self.preset]["entities"])
+
+
+@dataclass
+class ExpertsConfig:
+    # Number of experts (k in the papers).
+    experts: int = 10
+    # Coverage c: the probability that an expert knows a fact correctly.
+    coverage: float = 0.4
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.experts, int) and self.experts >= 1,
+               f"experts must be a whole number of at least 1, got {self.experts}.")
+        _check(0.0 <= self.coverage <= 1.0, f"coverage must be in [0, 1], got {self.coverage}.")
+
+
+@dataclass
+class CorpusConfig:
+    # Paragraphs written in total, split evenly across experts.
+    paragraphs: int = 20_000
+
+    def __post_init__(self) -> None:
+        _check(self.paragraphs >= 1, f"paragraphs must be at least 1, got {self.paragraphs}.")
+
+
+@dataclass
+class ModelConfig:
+    # Transformer layers.
+    n_layer: int = 2
+    # Attention heads per layer.
+    n_head: int = 4
+    # Width of the residual stream.
+    n_embd: int = 128
+    # Context length of a training window, in tokens.
+    block_size: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "n_head", "n_embd", "block_size"):
+            _check(getattr(self, name) >= 1, f"model.{name} must be at least 1, got {getattr(self, name)}.")
+        _check(self.n_embd % self.n_head == 0 and (self.n_embd // self.n_head) % 2 == 0,
+               f"model.n_embd ({self.n_embd}) must split into model.n_head ({self.n_head}) heads of even size.")
+        _check(self.block_size >= 16, f"model.block_size must be at least 16, got {self.block_size}.")
+
+
+@dataclass
+class TrainingConfig:
+    # Optimizer steps.
+    steps: int = 1600
+    # Windows per step.
+    batch_size: int = 16
+    # Peak learning rate (AdamW), reached after the warm-up, then cosine decay.
+    lr: float = 2e-3
+    # Final learning rate as a fraction of the peak.
+    min_lr_ratio: float = 0.1
+    # Linear warm-up steps.
+    warmup_steps: int = 50
+    # AdamW weight decay on matrices.
+    weight_decay: float = 0.0
+    # Steps between checkpoints.
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
+        _check(self.lr > 0, f"training.lr must be positive, got {self.lr}.")
+        _check(0 <= self.min_lr_ratio <= 1, f"training.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}.")
+        _check(self.warmup_steps >= 0, f"training.warmup_steps must be >= 0, got {self.warmup_steps}.")
+
+
+@dataclass
+class EvalConfig:
+    # Sampling temperatures at which the model is scored (0 = greedy).
+    temperatures: list[float] = field(default_factory=lambda: list(DEFAULT_TEMPERATURES))
+    # Bootstrap resamples for the gap's interval.
+    bootstrap: int = 1000
+    # Monte Carlo trials per (writes, candidates) group in the majority-vote theory.
+    theory_trials: int = 2000
+
+    def __post_init__(self) -> None:
+        _check(len(self.temperatures) > 0 and all(t >= 0 for t in self.temperatures),
+               f"eval.temperatures must be a non-empty list of numbers >= 0, got {self.temperatures}.")
+        _check(0.0 in self.temperatures, "eval.temperatures must include 0 (greedy), which the gap is measured at.")
+        self.temperatures = sorted(float(t) for t in self.temperatures)
+        _check(self.bootstrap >= 10, f"eval.bootstrap must be at least 10, got {self.bootstrap}.")
+        _check(self.theory_trials >= 10, f"eval.theory_trials must be at least 10, got {self.theory_trials}.")
+
+
+@dataclass
+class RunConfig:
+    # Mode of transcendence: denoising (more modes build on the same pipeline).
+    mode: str = "denoising"
+    # Seed of every random draw (world, experts, writing, model init, batches).
+    seed: int = 0
+    # Device: auto (CUDA if present), cpu or cuda. Not part of the run's identity.
+    device: str = "auto"
+    world: WorldConfig = field(default_factory=WorldConfig)
+    experts: ExpertsConfig = field(default_factory=ExpertsConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        _check(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
+        _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
+        _check(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a whole number >= 0, got {self.seed}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(asdict(self))
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine results (the device does not, on CPU)."""
+        d = self.to_dict()
+        d.pop("device", None)
+        return d
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def stage_hash(self, *sections: str) -> str:
+        """Hash of the config sections a stage depends on (plus mode and seed)."""
+        d = self.identity()
+        sub = {k: d[k] for k in ("mode", "seed", *sections) if k in d}
+        return hashlib.sha256(json.dumps(sub, sort_keys=True).encode()).hexdigest()[:12]
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(tomli_w.dumps(self.to_dict()).encode())
+        tmp.replace(path)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        _check(not unknown, f"unknown config field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(known))}.")
+        kwargs: dict[str, Any] = {}
+        sub_classes = {"world": WorldConfig, "experts": ExpertsConfig, "corpus": CorpusConfig,
+                       "model": ModelConfig, "training": TrainingConfig, "eval": EvalConfig}
+        for k, v in d.items():
+            if k in sub_classes:
+                _check(isinstance(v, dict), f"config section [{k}] must be a table.")
+                allowed = {f.name for f in fields(sub_classes[k])}
+                bad = set(v) - allowed
+                _check(not bad, f"unknown field(s) {', '.join(sorted(bad))} in [{k}]; allowed: "
+                                f"{', '.join(sorted(allowed))}.")
+                kwargs[k] = sub_classes[k](**v)
+            else:
+                kwargs[k] = v
+        return cls(**kwargs)
+
+    @classmethod
+    def load(cls, path: Path) -> "RunConfig":
+        try:
+            return cls.from_dict(tomllib.loads(path.read_text()))
+        except (tomllib.TOMLDecodeError, OSError) as e:
+            raise TranscendError(f"config {path} cannot be read: {e}.") from None
+        except TypeError as e:
+            raise TranscendError(f"config {path} has a field of the wrong kind: {e}.") from None
+
+
+def _drop_none(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _drop_none(v) for k, v in d.items() if v is not None}
+    return d

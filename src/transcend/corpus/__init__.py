@@ -1,0 +1,1 @@
+"""Corpus: training text rendered from what experts write, tokenized into shards, plus query sets."""

@@ -1,0 +1,1 @@
+"""Evaluation: model, experts, ideal learner and theory on the same queries."""

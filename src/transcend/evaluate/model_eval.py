@@ -1,0 +1,62 @@
+"""The model's exact-match accuracy on every query, at several temperatures.
+
+Entity names are single tokens, so a completion's answer is its first token and
+the probability that a sample at temperature tau is correct is exactly the
+softmax(logits / tau) mass on the correct tails. We report that expectation
+(the accuracy of sampling, without sampling noise); tau = 0 is greedy decoding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from transcend.corpus.render import prompt_tokens
+from transcend.corpus.tokenizer import ENTITY_OFFSET
+from transcend.learner.model import GPT
+from transcend.world.kg import KnowledgeGraph
+
+
+@torch.no_grad()
+def answer_logits(model: GPT, prompts: list[np.ndarray], device: torch.device, batch_size: int = 1024
+                  ) -> torch.Tensor:
+    """Next-token logits after each prompt, (len(prompts), vocab) float32 on CPU.
+
+    Prompts are grouped by length so no batch needs padding.
+    """
+    model.eval()
+    out = torch.empty(len(prompts), model.cfg.vocab_size)
+    lengths = np.array([len(p) for p in prompts])
+    for L in np.unique(lengths):
+        idx = np.flatnonzero(lengths == L)
+        for i in range(0, len(idx), batch_size):
+            chunk = idx[i:i + batch_size]
+            x = torch.from_numpy(np.stack([prompts[j] for j in chunk])).to(device)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(x)[:, -1, :]
+            out[torch.from_numpy(chunk)] = logits.float().cpu()
+    return out
+
+
+def accuracy_by_temperature(logits: torch.Tensor, kg: KnowledgeGraph, temperatures: list[float]
+                            ) -> dict[float, np.ndarray]:
+    """Per-query probability that a completion at each temperature names a correct tail."""
+    q_of_edge = torch.from_numpy(kg.edge_query)
+    tail_tok = torch.from_numpy(kg.tails.astype(np.int64) + ENTITY_OFFSET)
+    out: dict[float, np.ndarray] = {}
+    for tau in temperatures:
+        if tau == 0:
+            greedy = logits.argmax(dim=1)
+            hit = (greedy[q_of_edge] == tail_tok).double()
+        else:
+            probs = torch.softmax(logits.double() / tau, dim=1)
+            hit = probs[q_of_edge, tail_tok]
+        out[tau] = torch.zeros(len(logits), dtype=torch.float64).index_add_(0, q_of_edge, hit).numpy()
+    return out
+
+
+def model_accuracy(model: GPT, kg: KnowledgeGraph, tok: Tokenizer, temperatures: list[float],
+                   device: torch.device) -> dict[float, np.ndarray]:
+    prompts = prompt_tokens(kg, tok, *kg.queries)
+    return accuracy_by_temperature(answer_logits(model, prompts, device), kg, temperatures)

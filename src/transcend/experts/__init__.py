@@ -1,0 +1,1 @@
+"""Experts: who knows what (a personal, possibly corrupted copy of the world) and who writes what."""

@@ -1,0 +1,90 @@
+"""Who writes what: experts write paragraphs about entities, one sentence per fact they hold.
+
+The result is structured (which expert wrote which fact, in which paragraph,
+in which order); the corpus stage renders it to text and tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from transcend.experts.panel import ExpertPanel
+
+
+@dataclass
+class Writing:
+    """Paragraphs (in corpus order) and their sentences (in paragraph order)."""
+
+    para_expert: np.ndarray  # int32, the writer of each paragraph
+    para_head: np.ndarray    # int32, the entity each paragraph is about
+    sent_para: np.ndarray    # int64, paragraph index of each sentence (non-decreasing)
+    sent_head: np.ndarray    # int32
+    sent_rel: np.ndarray     # int32
+    sent_tail: np.ndarray    # int32
+
+    @property
+    def num_paragraphs(self) -> int:
+        return len(self.para_expert)
+
+    @property
+    def num_sentences(self) -> int:
+        return len(self.sent_head)
+
+    def sentence_expert(self) -> np.ndarray:
+        return self.para_expert[self.sent_para]
+
+
+def _expand(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate the ranges [start, start+length): returns (index, owner of each index)."""
+    owner = np.repeat(np.arange(len(starts)), lengths)
+    offsets = np.cumsum(lengths) - lengths
+    idx = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths) + np.repeat(starts, lengths)
+    return idx, owner
+
+
+def write_paragraphs(panel: ExpertPanel, num_paragraphs: int, seed: int,
+                     expert_weights: np.ndarray | None = None) -> Writing:
+    """``num_paragraphs`` paragraphs split evenly across experts (or by ``expert_weights``).
+
+    Each paragraph: the expert samples one entity uniformly among those it holds
+    facts about, then writes each of that entity's facts with the fact's
+    ``write_prob``, in random order. Paragraphs in which nothing was written
+    are dropped (they carry no text). Paragraphs are shuffled across experts.
+    """
+    rng = np.random.default_rng([seed, 0x5752])  # stream reserved for writing
+    n = panel.num_experts
+    if expert_weights is None:
+        per_expert = np.full(n, num_paragraphs // n) + (np.arange(n) < num_paragraphs % n)
+    else:
+        w = np.asarray(expert_weights, dtype=np.float64)
+        per_expert = rng.multinomial(num_paragraphs, w / w.sum())
+
+    # Groups of beliefs sharing (expert, head): the facts of one possible paragraph.
+    key = panel.expert.astype(np.int64) * panel.kg.num_entities + panel.heads
+    boundary = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    group_len = np.diff(np.r_[boundary, len(key)])
+    group_expert = panel.expert[boundary]
+    first_group = np.searchsorted(group_expert, np.arange(n))
+    groups_per_expert = np.searchsorted(group_expert, np.arange(n), side="right") - first_group
+    per_expert = np.where(groups_per_expert > 0, per_expert, 0)
+
+    para_expert = np.repeat(np.arange(n, dtype=np.int32), per_expert)
+    para_expert = para_expert[rng.permutation(len(para_expert))]
+    pick = (rng.random(len(para_expert)) * groups_per_expert[para_expert]).astype(np.int64)
+    group = first_group[para_expert] + pick
+
+    belief, para = _expand(boundary[group], group_len[group])
+    written = rng.random(len(belief)) < panel.write_prob[belief]
+    belief, para = belief[written], para[written]
+    order = np.lexsort((rng.random(len(belief)), para))  # random order inside each paragraph
+    belief, para = belief[order], para[order]
+
+    kept, sent_para = np.unique(para, return_inverse=True)  # drop empty paragraphs, renumber
+    return Writing(
+        para_expert=para_expert[kept].astype(np.int32),
+        para_head=panel.heads[boundary[group[kept]]].astype(np.int32),
+        sent_para=sent_para.astype(np.int64),
+        sent_head=panel.heads[belief], sent_rel=panel.rels[belief], sent_tail=panel.tails[belief],
+    )

@@ -1,0 +1,1 @@
+"""Learner: a small decoder-only transformer and its training loop."""

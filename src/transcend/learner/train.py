@@ -1,0 +1,157 @@
+"""Training: AdamW with linear warm-up and cosine decay, periodic atomic checkpoints, resume.
+
+Batches are a pure function of (seed, step): windows of the token stream that
+start at paragraph boundaries. A resumed run therefore sees exactly the batches
+an uninterrupted run would, and (on CPU) reaches the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from transcend.corpus.tokenizer import EOS_ID, PAD_ID
+from transcend.errors import TranscendError
+from transcend.learner.model import GPT, GPTConfig
+
+CHECKPOINT = "latest.pt"
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 30
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    checkpoint_every: int = 100
+    seed: int = 0
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TranscendError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'.")
+    if name not in ("cpu", "cuda"):
+        raise TranscendError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}.")
+    return torch.device(name)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+class Batches:
+    """Windows of ``block_size + 1`` tokens starting at paragraph boundaries, padded at the end."""
+
+    def __init__(self, stream: np.ndarray, block_size: int, batch_size: int, seed: int):
+        self.stream = np.r_[stream, np.full(block_size + 1, PAD_ID)].astype(np.int64)
+        self.starts = np.flatnonzero(stream == EOS_ID)
+        if len(self.starts) == 0:
+            raise TranscendError("the corpus holds no paragraphs to train on.")
+        self.block_size, self.batch_size, self.seed = block_size, batch_size, seed
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, 0x7472, step])
+        starts = self.starts[rng.integers(0, len(self.starts), size=self.batch_size)]
+        rows = self.stream[starts[:, None] + np.arange(self.block_size + 1)]
+        x = torch.from_numpy(rows[:, :-1])
+        y = torch.from_numpy(rows[:, 1:].copy())
+        y[y == PAD_ID] = -100  # padding is not a target
+        return x, y
+
+
+def save_checkpoint(path: Path, model: GPT, optim: torch.optim.Optimizer, step: int,
+                    losses: list[float]) -> None:
+    """Write atomically: a temp file in the same folder, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "step": step,
+                "gpt": asdict(model.cfg), "losses": losses}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    if not path.is_file():
+        raise TranscendError(f"checkpoint {path} does not exist; run without --resume to start fresh.")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for truncated/corrupt files
+        raise TranscendError(f"checkpoint {path} is corrupt or not a transcend checkpoint "
+                             f"({type(e).__name__}); delete it to start fresh.") from None
+    if not isinstance(ckpt, dict) or not {"model", "optim", "step", "gpt"} <= set(ckpt):
+        raise TranscendError(f"checkpoint {path} lacks model, optimizer or step; it is not a transcend checkpoint.")
+    return ckpt
+
+
+def train(model: GPT, stream: np.ndarray, cfg: TrainConfig, ckpt_dir: Path, *, resume: bool = False,
+          device: torch.device | None = None, progress: bool = True,
+          stop_after: int | None = None) -> dict:
+    """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps'}.
+
+    ``stop_after`` ends the loop early (after checkpointing), to test resumption.
+    """
+    device = device or torch.device("cpu")
+    model.to(device)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optim = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                               {"params": no_decay, "weight_decay": 0.0}],
+                              lr=cfg.lr, betas=(0.9, 0.98), fused=device.type == "cuda")
+    start, losses = 0, []
+    ckpt_path = ckpt_dir / CHECKPOINT
+    if resume:
+        ckpt = load_checkpoint(ckpt_path, device)
+        if ckpt["gpt"] != asdict(model.cfg):
+            raise TranscendError(f"checkpoint {ckpt_path} was made for another model shape; "
+                                 "resume with the config that made it.")
+        model.load_state_dict(ckpt["model"])
+        optim.load_state_dict(ckpt["optim"])
+        start, losses = int(ckpt["step"]), list(ckpt.get("losses", []))
+    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, cfg.seed)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
+    model.train()
+    t0, tokens = time.perf_counter(), 0
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", unit="step",
+               disable=not progress, leave=False)
+    for step in bar:
+        for g in optim.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        x, y = (t.to(device, non_blocking=True) for t in batches(step))
+        with autocast:
+            logits = model(x)
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optim.step()
+        tokens += x.numel()
+        losses.append(loss.item())
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        done = step + 1
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps or (stop_after and done >= stop_after):
+            save_checkpoint(ckpt_path, model, optim, done, losses)
+        if stop_after and done >= stop_after:
+            break
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    return {"losses": losses, "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0,
+            "steps": len(losses)}

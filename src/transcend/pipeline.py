@@ -1,0 +1,205 @@
+"""One run, stage by stage: world -> experts -> corpus -> learner -> evaluate -> results -> report.
+
+A run folder holds ``config.toml``, ``corpus/``, ``checkpoints/``, ``metrics.json``
+and ``accuracy_vs_temperature.png``. Stages that finished are reused (the
+corpus by the hash of the config sections that made it; a finished run by its
+metrics), an interrupted training resumes from its last checkpoint with
+``resume=True``, and a run that fails on bad input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from transcend import __version__
+from transcend.config import RunConfig
+from transcend.corpus.render import render_tokens, vocabulary_words
+from transcend.corpus.store import Corpus, load_corpus, write_corpus
+from transcend.corpus.tokenizer import build_tokenizer
+from transcend.errors import TranscendError
+from transcend.evaluate.experts_eval import expert_accuracy
+from transcend.evaluate.ideal import ideal_accuracy, writes_per_query
+from transcend.evaluate.model_eval import model_accuracy
+from transcend.evaluate.stats import gap_bootstrap_ci
+from transcend.experts.denoising import denoising_panel
+from transcend.experts.panel import ExpertPanel
+from transcend.experts.writing import write_paragraphs
+from transcend.learner.model import GPT, GPTConfig
+from transcend.learner.train import CHECKPOINT, TrainConfig, pick_device, train
+from transcend.theory import majority_vote_accuracy
+from transcend.world.kg import KnowledgeGraph, generate_graph
+from transcend.world.triples import load_triples
+
+METRICS = "metrics.json"
+CONFIG = "config.toml"
+PLOT = "accuracy_vs_temperature.png"
+
+
+def tau_key(tau: float) -> str:
+    """JSON key of a temperature: "0" for greedy, else the float as Python writes it ("1.0")."""
+    return "0" if tau == 0 else repr(float(tau))
+
+
+def build_world(cfg: RunConfig) -> KnowledgeGraph:
+    if cfg.world.triples is not None:
+        return load_triples(cfg.world.triples, cfg.world.types)
+    return generate_graph(cfg.world.num_entities, cfg.seed,
+                          edges_per_entity=2.18)
+
+
+def build_panel(cfg: RunConfig, kg: KnowledgeGraph) -> ExpertPanel:
+    return denoising_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.seed)
+
+
+def build_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: Path) -> Corpus:
+    """Reuse the corpus in ``path`` if the same world/experts/corpus config made it, else write it."""
+    corpus_hash = cfg.stage_hash("world", "experts", "corpus")
+    if (path / "manifest.json").is_file():
+        existing = load_corpus(path)
+        if existing.manifest.get("config_hash") == corpus_hash:
+            return existing
+    writing = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed)
+    if writing.num_sentences == 0:
+        raise TranscendError("the experts wrote nothing: the corpus would be empty; raise --paragraphs.")
+    tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
+    stream = render_tokens(writing, kg, tok)
+    return write_corpus(path, stream, tok, writing, kg, corpus_hash)
+
+
+def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
+    """Check ``out`` against the config; returns cached metrics if this run already finished."""
+    if not out.exists():
+        if resume:
+            raise TranscendError(f"nothing to resume: run folder {out} does not exist.")
+        return None
+    if not (out / CONFIG).is_file():
+        if out.is_dir() and not any(out.iterdir()):
+            return None
+        raise TranscendError(f"{out} exists and is not a transcend run folder; choose another --out.")
+    saved = RunConfig.load(out / CONFIG)
+    if saved.hash() != cfg.hash():
+        raise TranscendError(f"run folder {out} holds a run with a different config; choose another --out.")
+    if (out / METRICS).is_file():
+        return json.loads((out / METRICS).read_text())
+    if not resume:
+        raise TranscendError(f"run folder {out} holds an unfinished run of this config; "
+                             "pass --resume to continue it, or choose another --out.")
+    return None
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = True,
+        stop_after: int | None = None, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+    """Execute (or finish, or reuse) the run of ``cfg`` in folder ``out``; returns its metrics."""
+    out = Path(out)
+    cached = _prepare_run_dir(cfg, out, resume)
+    if cached is not None:
+        log(f"run {out} already finished; reusing its metrics")
+        return cached
+    device = pick_device(cfg.device)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    kg = build_world(cfg)  # bad triples files fail here, before anything is written
+    panel = build_panel(cfg, kg)
+    timings["world_and_experts_s"] = time.perf_counter() - t
+
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / CONFIG)
+        t = time.perf_counter()
+        corpus = build_corpus(cfg, kg, panel, out / "corpus")
+        timings["corpus_s"] = time.perf_counter() - t
+        log(f"corpus: {corpus.manifest['num_paragraphs']} paragraphs, {corpus.manifest['num_tokens']} tokens, "
+            f"{corpus.manifest['num_queries']} queries")
+
+        torch.manual_seed(cfg.seed)
+        gpt = GPTConfig(vocab_size=corpus.manifest["vocab_size"], block_size=cfg.model.block_size,
+                        n_layer=cfg.model.n_layer, n_head=cfg.model.n_head, n_embd=cfg.model.n_embd)
+        model = GPT(gpt)
+        tc = cfg.training
+        t = time.perf_counter()
+        result = train(model, corpus.tokens(), TrainConfig(
+            steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr, min_lr_ratio=tc.min_lr_ratio,
+            warmup_steps=tc.warmup_steps, weight_decay=tc.weight_decay, checkpoint_every=tc.checkpoint_every,
+            seed=cfg.seed), out / "checkpoints", resume=(out / "checkpoints" / CHECKPOINT).is_file(),
+            device=device, progress=progress, stop_after=stop_after)
+        timings["train_s"] = time.perf_counter() - t
+        if result["steps"] < tc.steps:
+            raise KeyboardInterrupt  # stopped early on purpose (tests): leave the run resumable
+
+        t = time.perf_counter()
+        metrics = evaluate(cfg, kg, panel, corpus, model, device)
+        timings["eval_s"] = time.perf_counter() - t
+        metrics["training"] = {"final_loss": float(np.mean(result["losses"][-20:])),
+                               "tokens_per_s_last_session": result["tokens_per_s"],
+                               "parameters": model.num_params(), "steps": tc.steps}
+        metrics["timings"] = timings
+        metrics["run_dir"] = str(out)
+        metrics["config_hash"] = cfg.hash()
+        metrics["environment"] = {"transcend": __version__, "python": platform.python_version(),
+                                  "torch": torch.__version__, "numpy": np.__version__, "device": str(device)}
+        from transcend.report.plot import plot_accuracy_vs_temperature
+        plot_accuracy_vs_temperature(metrics, out / PLOT)
+        _write_json(out / METRICS, metrics)  # last: its presence marks the run finished
+        return metrics
+    except KeyboardInterrupt:
+        if (out / "checkpoints" / CHECKPOINT).is_file():
+            log(f"interrupted; continue with --resume --out {out}")
+        elif created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Corpus, model: GPT,
+             device: torch.device) -> dict:
+    """Model, experts, ideal learner and theory on every (head, relation) query."""
+    taus = cfg.eval.temperatures
+    model_q = model_accuracy(model, kg, corpus.tokenizer, taus, device)
+    experts_q = expert_accuracy(panel)
+    ideal_q = ideal_accuracy(corpus.writing, kg, taus)
+    writes = writes_per_query(corpus.writing, kg)
+    _, qr = kg.queries
+    candidates = np.array([len(kg.slot_pool(int(r), "tail")) for r in range(len(kg.relations))])[qr]
+    theory_q = majority_vote_accuracy(cfg.experts.experts, cfg.experts.coverage, writes, candidates,
+                                      seed=cfg.seed, trials=cfg.eval.theory_trials)
+    expert_means = experts_q.mean(axis=1)
+    best = float(expert_means.max())
+    gap = float(model_q[0.0].mean()) - best
+    lo, hi = gap_bootstrap_ci(model_q[0.0], experts_q, seed=cfg.seed, resamples=cfg.eval.bootstrap)
+    return {
+        "mode": cfg.mode,
+        "experts": cfg.experts.experts,
+        "coverage": cfg.experts.coverage,
+        "world": kg.summary(),
+        "expert_accuracies": [float(a) for a in expert_means],
+        "best_expert_accuracy": best,
+        "expert_mean_accuracy": float(expert_means.mean()),
+        "ideal_learner_accuracy": float(ideal_q[0.0].mean()),
+        "ideal_learner_by_temperature": {tau_key(t): float(ideal_q[t].mean()) for t in taus},
+        "theory_accuracy": float(theory_q.mean()),
+        "model_accuracy": {tau_key(t): float(model_q[t].mean()) for t in taus},
+        "model_fraction_of_ideal": float(model_q[0.0].mean() / max(ideal_q[0.0].mean(), 1e-12)),
+        "transcendence_gap": gap,
+        "gap_ci95": [lo, hi],
+        "mean_writes_per_query": float(writes.mean()),
+        "corpus": {k: corpus.manifest[k] for k in ("num_tokens", "num_paragraphs", "num_sentences", "num_queries")},
+    }

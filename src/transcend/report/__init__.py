@@ -1,0 +1,1 @@
+"""Report: plots of the measurements beside the theory."""

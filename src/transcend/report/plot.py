@@ -1,0 +1,47 @@
+"""Accuracy against sampling temperature: the model beside its experts, the ideal learner and theory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _taus(d: dict) -> tuple[list[float], list[float]]:
+    items = sorted((float(k), v) for k, v in d.items())
+    return [k for k, _ in items], [v for _, v in items]
+
+
+def plot_accuracy_vs_temperature(metrics: dict, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    taus, model = _taus(metrics["model_accuracy"])
+    experts = metrics["expert_accuracies"]
+    lo_t, hi_t = min(taus), max(taus)
+    ax.fill_between([lo_t, hi_t], min(experts), max(experts), color="tab:gray", alpha=0.25,
+                    label=f"experts ({len(experts)}, min–max)")
+    for a in experts:
+        ax.hlines(a, lo_t, hi_t, color="tab:gray", lw=0.5, alpha=0.6)
+    ax.hlines(metrics["best_expert_accuracy"], lo_t, hi_t, color="black", ls="--", lw=1, label="best expert")
+    it, iv = _taus(metrics["ideal_learner_by_temperature"])
+    ax.plot(it, iv, color="tab:green", marker="s", ms=4, label="ideal learner (corpus mixture)")
+    ax.plot(taus, model, color="tab:blue", marker="o", lw=2, label="model")
+    ax.plot([0], [metrics["theory_accuracy"]], marker="*", ms=14, color="tab:red", ls="none",
+            label="theory: majority vote (τ→0)")
+    lo, hi = metrics["gap_ci95"]
+    ax.errorbar([0], [metrics["model_accuracy"]["0"]], yerr=[[-lo + metrics["transcendence_gap"]],
+                [hi - metrics["transcendence_gap"]]], color="tab:blue", capsize=4, lw=0)
+    ax.set_xlabel("sampling temperature τ (0 = greedy)")
+    ax.set_ylabel("exact-match accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{metrics['mode']}: {metrics['experts']} experts, coverage {metrics['coverage']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)

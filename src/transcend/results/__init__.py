@@ -1,0 +1,1 @@
+"""Results: metrics written beside each run."""

@@ -1,0 +1,359 @@
+"""Move-choosers: simulated players (the experts), engine ladder players and a random mover.
+
+A simulated player, at each position (DESIGN.md §2, chess):
+
+1. gets the engine's win probability ``p(m)`` of every legal move ``m`` (a full
+   multi-PV search at a fixed budget, :meth:`Engine.score_moves`), memoised in a
+   :class:`ScoreCache` keyed by budget and position, which several players share;
+2. adds its **blind spot** ``b(m) = scale * z(seed, position, m)``, where ``z`` is a
+   standard normal number derived from a hash of (player seed, position, move) --
+   deterministic, so a player misjudges the same move in the same position the same
+   way every time it meets it, and independent across players, so different players
+   misjudge different moves;
+3. samples a move from ``softmax((p + b) / temperature)``.
+
+Low temperature and a small blind-spot scale make a strong player; the actual strength
+of a population must be *measured* (by rated games), not read off these parameters.
+Every random draw comes from the ``numpy.random.Generator`` passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import chess
+import chess.engine
+import numpy as np
+
+from transcend.errors import TranscendError
+from transcend.world.chess.engine import (
+    DEFAULT_SCORE_LIMIT,
+    Engine,
+    MoveScore,
+    SearchLimit,
+    analysis_fen,
+    win_probability,
+)
+
+CACHE_FORMAT = "transcend-chess-scores/1"
+
+
+@runtime_checkable
+class MoveChooser(Protocol):
+    """Anything that can play: a name and a move for a position, drawing randomness from ``rng``."""
+
+    name: str
+
+    def choose_move(self, board: chess.Board, rng: np.random.Generator) -> chess.Move: ...
+
+
+# ------------------------------------------------------------------------------------
+# Score cache and scorer
+# ------------------------------------------------------------------------------------
+class ScoreCache:
+    """Engine move scores keyed by ``"<budget>|<analysis FEN>"``, shared by players.
+
+    Values are lists of ``(uci, cp, mate)`` (best first); win probabilities are
+    recomputed from them. ``fingerprint`` records which engine and settings produced
+    the entries (see :attr:`Engine.fingerprint`); a cache is never used with another.
+    ``save``/``load`` persist it as JSON (atomic write).
+    """
+
+    def __init__(self, fingerprint: str | None = None) -> None:
+        self.fingerprint = fingerprint
+        self._entries: dict[str, list[tuple[str, int | None, int | None]]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def key(limit: SearchLimit, board: chess.Board) -> str:
+        return f"{limit.key}|{analysis_fen(board)}"
+
+    def get(self, key: str) -> list[MoveScore] | None:
+        raw = self._entries.get(key)
+        if raw is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return [_score_from_raw(uci, cp, mate) for uci, cp, mate in raw]
+
+    def put(self, key: str, scores: Sequence[MoveScore]) -> None:
+        self._entries[key] = [(s.uci, s.cp, s.mate) for s in scores]
+
+    def bind(self, fingerprint: str) -> None:
+        """Attach the cache to an engine fingerprint, refusing a different one."""
+        if self.fingerprint is None:
+            self.fingerprint = fingerprint
+        elif self.fingerprint != fingerprint:
+            raise TranscendError(
+                f"This score cache was made by '{self.fingerprint}' and cannot be used with '{fingerprint}'; "
+                "use a new cache."
+            )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        payload = {"format": CACHE_FORMAT, "fingerprint": self.fingerprint, "entries": self._entries}
+        tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ScoreCache:
+        path = Path(path)
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise TranscendError(f"Score cache file '{path}' does not exist.") from exc
+        except (OSError, ValueError) as exc:
+            raise TranscendError(f"Score cache file '{path}' is not readable JSON ({exc}).") from exc
+        if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT:
+            raise TranscendError(f"Score cache file '{path}' is not a {CACHE_FORMAT} file.")
+        cache = cls(payload.get("fingerprint"))
+        cache._entries = {k: [tuple(x) for x in v] for k, v in payload["entries"].items()}  # type: ignore[misc]
+        return cache
+
+
+def _score_from_raw(uci: str, cp: int | None, mate: int | None) -> MoveScore:
+    score = chess.engine.Mate(mate) if mate is not None else chess.engine.Cp(int(cp or 0))
+    return MoveScore(uci=uci, cp=cp, mate=mate, winprob=win_probability(score))
+
+
+class MoveScorer:
+    """Win probabilities of all legal moves from one engine at one budget, through a cache."""
+
+    def __init__(self, engine: Engine, limit: SearchLimit = DEFAULT_SCORE_LIMIT, cache: ScoreCache | None = None):
+        self.engine = engine
+        self.limit = limit
+        self.cache = cache if cache is not None else ScoreCache()
+        self.cache.bind(engine.fingerprint)
+
+    def move_scores(self, board: chess.Board) -> list[MoveScore]:
+        key = ScoreCache.key(self.limit, board)
+        scores = self.cache.get(key)
+        if scores is None:
+            scores = self.engine.score_moves(board, self.limit)
+            self.cache.put(key, scores)
+        return scores
+
+    def winprobs(self, board: chess.Board) -> dict[str, float]:
+        """``{uci: win probability for the side to move after playing it}``."""
+        return {s.uci: s.winprob for s in self.move_scores(board)}
+
+
+# ------------------------------------------------------------------------------------
+# Blind spots
+# ------------------------------------------------------------------------------------
+def position_key(board: chess.Board) -> str:
+    """The position as players perceive it: placement, side, castling, legal e.p. square."""
+    return board.epd(en_passant="legal")
+
+
+def hashed_normal(seed: int, position: str, uci: str) -> float:
+    """A standard normal number that is a fixed function of (seed, position, move).
+
+    BLAKE2b of the three fields gives two 32-bit integers -> two uniforms in (0, 1)
+    -> Box-Muller. Independent of Python's hash randomisation, platform and call order.
+    """
+    digest = hashlib.blake2b(f"{seed}\x1f{position}\x1f{uci}".encode(), digest_size=8).digest()
+    a = int.from_bytes(digest[:4], "little")
+    b = int.from_bytes(digest[4:], "little")
+    u1 = (a + 0.5) / 2**32
+    u2 = (b + 0.5) / 2**32
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+# ------------------------------------------------------------------------------------
+# Players
+# ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlayerStyle:
+    """The two knobs of a simulated player.
+
+    temperature: softmax temperature over win probabilities (0 = always the top move).
+        Win probabilities of sensible moves differ by ~0.01-0.05 and a dropped piece
+        costs ~0.2-0.4, so 0.01 is near-engine play and 0.2 is close to random among
+        non-blunders with frequent blunders.
+    blind_spot_scale: standard deviation of the per-(position, move) misjudgement, in
+        win-probability units.
+    """
+
+    temperature: float
+    blind_spot_scale: float
+
+    def __post_init__(self) -> None:
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
+            raise TranscendError(f"Player temperature must be a finite number >= 0, got {self.temperature!r}.")
+        if not (self.blind_spot_scale >= 0 and math.isfinite(self.blind_spot_scale)):
+            raise TranscendError(f"Blind-spot scale must be a finite number >= 0, got {self.blind_spot_scale!r}.")
+
+
+class SimulatedPlayer:
+    """An imperfect expert: engine win probabilities + its own blind spots, sampled by softmax."""
+
+    def __init__(self, name: str, seed: int, style: PlayerStyle, scorer: MoveScorer, band: str = "") -> None:
+        self.name = name
+        self.seed = int(seed)
+        self.style = style
+        self.scorer = scorer
+        self.band = band
+
+    def __repr__(self) -> str:
+        return (
+            f"SimulatedPlayer({self.name!r}, seed={self.seed}, T={self.style.temperature}, "
+            f"blind_spot={self.style.blind_spot_scale})"
+        )
+
+    def blind_spot(self, board: chess.Board, uci: str) -> float:
+        """This player's fixed misjudgement of move ``uci`` in ``board`` (win-probability units)."""
+        if self.style.blind_spot_scale == 0.0:
+            return 0.0
+        return self.style.blind_spot_scale * hashed_normal(self.seed, position_key(board), uci)
+
+    def perceived_values(self, board: chess.Board) -> tuple[list[str], np.ndarray]:
+        """Legal moves (sorted by UCI, for a stable order) and the values the player sees."""
+        winprobs = self.scorer.winprobs(board)
+        ucis = sorted(winprobs)
+        pos = position_key(board)
+        scale = self.style.blind_spot_scale
+        values = np.array(
+            [winprobs[u] + (scale * hashed_normal(self.seed, pos, u) if scale else 0.0) for u in ucis],
+            dtype=np.float64,
+        )
+        return ucis, values
+
+    def move_distribution(self, board: chess.Board) -> dict[str, float]:
+        """The player's probability of each legal move (``softmax(values / T)``)."""
+        ucis, values = self.perceived_values(board)
+        if not ucis:
+            raise TranscendError(f"No legal move in {board.fen()} (the game is over).")
+        return dict(zip(ucis, _softmax(values, self.style.temperature).tolist(), strict=True))
+
+    def choose_move(self, board: chess.Board, rng: np.random.Generator) -> chess.Move:
+        ucis, values = self.perceived_values(board)
+        if not ucis:
+            raise TranscendError(f"No legal move in {board.fen()} (the game is over).")
+        probs = _softmax(values, self.style.temperature)
+        index = int(rng.choice(len(ucis), p=probs))
+        return chess.Move.from_uci(ucis[index])
+
+
+def _softmax(values: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax of ``values / temperature``; temperature 0 puts all mass on the first maximum."""
+    if temperature == 0.0:
+        probs = np.zeros_like(values)
+        probs[int(np.argmax(values))] = 1.0
+        return probs
+    z = (values - values.max()) / temperature
+    e = np.exp(z)
+    return e / e.sum()
+
+
+class RandomMover:
+    """Uniformly random legal moves (the bottom of the ladder)."""
+
+    def __init__(self, name: str = "random") -> None:
+        self.name = name
+
+    def choose_move(self, board: chess.Board, rng: np.random.Generator) -> chess.Move:
+        moves = sorted(board.legal_moves, key=lambda m: m.uci())
+        if not moves:
+            raise TranscendError(f"No legal move in {board.fen()} (the game is over).")
+        return moves[int(rng.integers(len(moves)))]
+
+
+class EnginePlayer:
+    """Stockfish at a skill level and node budget (a ladder opponent).
+
+    ``reproducible=True`` (default) plays Stockfish's skill rule with the game's
+    generator (see :meth:`Engine.engine_move`); ``False`` uses the engine's native,
+    clock-seeded ``Skill Level`` option.
+    """
+
+    def __init__(self, engine: Engine, skill_level: int = 20, nodes: int = 1000, *, name: str | None = None,
+                 reproducible: bool = True) -> None:
+        if not 0 <= skill_level <= 20:
+            raise TranscendError(f"Skill level must be between 0 and 20, got {skill_level}.")
+        if nodes < 1:
+            raise TranscendError(f"Engine node budget must be positive, got {nodes}.")
+        self.engine = engine
+        self.skill_level = skill_level
+        self.nodes = nodes
+        self.reproducible = reproducible
+        self.name = name or f"stockfish-s{skill_level}-n{nodes}"
+
+    def choose_move(self, board: chess.Board, rng: np.random.Generator) -> chess.Move:
+        return self.engine.engine_move(board, self.skill_level, self.nodes, rng if self.reproducible else None)
+
+
+# ------------------------------------------------------------------------------------
+# Populations
+# ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StrengthBand:
+    """A named range of player styles; players of a band get styles spread across it."""
+
+    name: str
+    temperature: tuple[float, float]  # (low, high)
+    blind_spot_scale: tuple[float, float]
+
+
+#: Default bands, weakest first. Nominal only: measure ratings with rated games.
+DEFAULT_BANDS: tuple[StrengthBand, ...] = (
+    StrengthBand("novice", temperature=(0.15, 0.25), blind_spot_scale=(0.08, 0.12)),
+    StrengthBand("club", temperature=(0.07, 0.12), blind_spot_scale=(0.05, 0.08)),
+    StrengthBand("expert", temperature=(0.03, 0.05), blind_spot_scale=(0.03, 0.05)),
+    StrengthBand("master", temperature=(0.01, 0.02), blind_spot_scale=(0.015, 0.03)),
+)
+
+
+def make_population(
+    scorer: MoveScorer,
+    players_per_band: int = 4,
+    *,
+    bands: Sequence[StrengthBand] = DEFAULT_BANDS,
+    seed: int = 0,
+) -> list[SimulatedPlayer]:
+    """``players_per_band`` players in each band, weakest band first.
+
+    Within a band, temperatures and blind-spot scales are drawn log-uniformly from the
+    band's ranges with a generator seeded by ``seed``; each player's blind-spot seed is
+    a 63-bit integer from the same seed sequence, so players never share blind spots.
+    Names are ``<band>-<index>``, e.g. ``club-02``.
+    """
+    if players_per_band < 1:
+        raise TranscendError(f"A population needs at least one player per band, got {players_per_band}.")
+    if not bands:
+        raise TranscendError("A population needs at least one strength band.")
+    # The constant keeps these streams apart from other uses of the same `seed`.
+    root = np.random.SeedSequence([int(seed), 0x636865])
+    players: list[SimulatedPlayer] = []
+    for band, child in zip(bands, root.spawn(len(bands)), strict=True):
+        rng = np.random.default_rng(child)
+        for i in range(players_per_band):
+            t = _log_uniform(rng, band.temperature)
+            s = _log_uniform(rng, band.blind_spot_scale)
+            player_seed = int(rng.integers(0, 2**63 - 1))
+            players.append(
+                SimulatedPlayer(f"{band.name}-{i:02d}", player_seed, PlayerStyle(t, s), scorer, band=band.name)
+            )
+    return players
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    if low < 0 or high < low:
+        raise TranscendError(f"A band range must satisfy 0 <= low <= high, got {bounds}.")
+    if low == high or low == 0:
+        return float(rng.uniform(low, high))
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))

@@ -24,7 +24,7 @@ def _read_tsv(path: Path, columns: int, what: str) -> list[tuple[int, list[str]]
     except UnicodeDecodeError as e:
         raise TranscendError(f"{what} file {path} is not UTF-8 text ({e.reason} at byte {e.start}).") from None
     for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
+        if not line.strip(" \r") or line.startswith("#"):  # blank or comment; tab-only lines are malformed
             continue
         fields = line.split("\t")
         if len(fields) != columns or any(not f.strip() for f in fields):

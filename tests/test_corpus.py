@@ -1,0 +1,59 @@
+import hashlib
+
+import numpy as np
+
+from transcend.corpus.render import prompt_tokens, render_text, render_tokens, vocabulary_words
+from transcend.corpus.store import load_corpus, write_corpus
+from transcend.corpus.tokenizer import ENTITY_OFFSET, EOS_ID, build_tokenizer
+
+
+def _tok(kg):
+    return build_tokenizer(kg.entity_names, vocabulary_words(kg))
+
+
+def test_entity_names_are_single_tokens(small_kg):
+    tok = _tok(small_kg)
+    for i in range(0, small_kg.num_entities, 7):
+        name = small_kg.entity_names[i]
+        assert tok.encode(f"The father of {name} is {name}.").ids[3] == ENTITY_OFFSET + i
+
+
+def test_composed_tokens_equal_tokenizer_on_rendered_text(small_kg, small_writing):
+    tok = _tok(small_kg)
+    stream = render_tokens(small_writing, small_kg, tok)
+    texts = render_text(small_writing, small_kg, range(40))
+    expected = []
+    for t in texts:
+        expected += [EOS_ID] + tok.encode(t).ids
+    assert stream[: len(expected)].tolist() == expected
+    assert (stream == EOS_ID).sum() == small_writing.num_paragraphs
+
+
+def test_prompt_tokens_match_prompt_text(small_kg):
+    tok = _tok(small_kg)
+    qh, qr = small_kg.queries
+    prompts = prompt_tokens(small_kg, tok, qh[:20], qr[:20])
+    for p, h, r in zip(prompts, qh[:20], qr[:20]):
+        text = small_kg.relations[r].prompt(small_kg.entity_names[h])
+        assert p.tolist() == [EOS_ID] + tok.encode(text).ids
+
+
+def _digest(path):
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def test_same_seed_same_corpus_bytes(tmp_path, small_kg, small_writing):
+    tok = _tok(small_kg)
+    stream = render_tokens(small_writing, small_kg, tok)
+    a = write_corpus(tmp_path / "a", stream, tok, small_writing, small_kg, "h")
+    write_corpus(tmp_path / "b", stream, _tok(small_kg), small_writing, small_kg, "h")
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    loaded = load_corpus(tmp_path / "a")
+    assert np.array_equal(loaded.tokens(), stream)
+    assert loaded.manifest["num_queries"] == len(small_kg.queries[0])
+    assert np.array_equal(loaded.writing.sent_tail, small_writing.sent_tail)
+    assert a.manifest == loaded.manifest
+    assert not (tmp_path / "a.partial").exists()

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+
+from transcend.errors import TranscendError
+from transcend.learner.model import GPT, GPTConfig
+from transcend.learner.train import Batches, TrainConfig, load_checkpoint, lr_at, train
+
+
+def test_forward_shape_and_causality():
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32)).eval()
+    x = torch.randint(0, 50, (2, 16))
+    y = m(x)
+    assert y.shape == (2, 16, 50)
+    x2 = x.clone()
+    x2[:, 10:] = (x2[:, 10:] + 1) % 50  # change the future
+    assert torch.allclose(m(x2)[:, :10], y[:, :10], atol=1e-5)
+    assert not torch.allclose(m(x2)[:, 10:], y[:, 10:])
+
+
+def test_rotary_scores_depend_only_on_relative_position():
+    from transcend.learner.model import apply_rotary, rotary_tables
+    cos, sin = rotary_tables(32, 8)
+    torch.manual_seed(0)
+    q, k = torch.randn(8), torch.randn(8)
+
+    def score(i, j):
+        qi = apply_rotary(q.view(1, 1, 1, 8), cos[i:i + 1], sin[i:i + 1]).flatten()
+        kj = apply_rotary(k.view(1, 1, 1, 8), cos[j:j + 1], sin[j:j + 1]).flatten()
+        return float(qi @ kj)
+
+    assert score(5, 3) == pytest.approx(score(25, 23), abs=1e-4)
+    assert score(5, 3) != pytest.approx(score(5, 1), abs=1e-3)
+
+
+def test_lr_schedule_warms_up_and_decays():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(99, cfg) == pytest.approx(0.1, abs=0.01)
+    assert lr_at(50, cfg) < lr_at(20, cfg)
+
+
+def test_batches_are_a_function_of_step():
+    stream = np.array([1, 5, 6, 7, 1, 8, 9, 1, 4] * 20)
+    b = Batches(stream, block_size=8, batch_size=4, seed=3)
+    x1, y1 = b(7)
+    x2, y2 = Batches(stream, block_size=8, batch_size=4, seed=3)(7)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert (x1[:, 0] == 1).all()  # windows start at paragraph boundaries
+    assert torch.equal(x1[:, 1:], y1[:, :-1])
+
+
+def test_training_learns_a_copy_task(tmp_path):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    stream = np.concatenate([[1, t, 3, t] for t in rng.integers(4, 20, size=500)])
+    m = GPT(GPTConfig(vocab_size=20, block_size=16, n_layer=1, n_head=2, n_embd=32))
+    out = train(m, stream, TrainConfig(steps=120, batch_size=16, lr=3e-3, warmup_steps=10,
+                                       checkpoint_every=50), tmp_path, progress=False)
+    assert np.mean(out["losses"][-10:]) < 0.6 * np.mean(out["losses"][:10])
+    ckpt = load_checkpoint(tmp_path / "latest.pt")
+    assert ckpt["step"] == 120
+
+
+def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(TranscendError, match="does not exist"):
+        load_checkpoint(tmp_path / "latest.pt")
+    (tmp_path / "latest.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TranscendError, match="corrupt"):
+        load_checkpoint(tmp_path / "latest.pt")

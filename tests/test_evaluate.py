@@ -9,7 +9,7 @@ from transcend.evaluate.model_eval import accuracy_by_temperature
 from transcend.evaluate.stats import gap_bootstrap_ci
 from transcend.experts.panel import ExpertPanel
 from transcend.experts.writing import Writing
-from transcend.theory import majority_vote_accuracy, majority_vote_limit
+from transcend.theory import denoising_wrong_rate, majority_vote_accuracy, majority_vote_limit
 from transcend.world.kg import KnowledgeGraph, Relation
 
 
@@ -75,6 +75,19 @@ def test_theory_matches_closed_forms():
     # More writes per fact bring the vote closer to that limit; no writes, no answer.
     acc = majority_vote_accuracy(10, 0.4, np.array([0, 3, 30, 300]), np.full(4, 1000))
     assert acc[0] == 0 and acc[1] < acc[2] < acc[3] and acc[3] == pytest.approx(exact, abs=0.03)
+
+
+def test_theory_with_abstaining_experts():
+    writes, k = np.array([40]), np.array([1000])
+    plain = majority_vote_accuracy(10, 0.4, writes, k)
+    explicit = majority_vote_accuracy(10, 0.4, writes, k, wrong=0.6)
+    fewer_wrong = majority_vote_accuracy(10, 0.4, writes, k, wrong=0.3)
+    assert plain == pytest.approx(explicit)
+    assert fewer_wrong[0] > plain[0] + 0.02
+    # Experts who hold nothing never write: with no wrong answers at all, any write is right.
+    assert majority_vote_accuracy(10, 0.2, writes, k, wrong=0.0)[0] == pytest.approx(1.0)
+    assert denoising_wrong_rate(0.4, 1.0) == pytest.approx(0.6)
+    assert denoising_wrong_rate(0.4, 0.0) == pytest.approx(0.3)
 
 
 def test_gap_interval_brackets_the_gap():

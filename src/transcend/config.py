@@ -94,15 +94,15 @@ class ModelConfig:
 @dataclass
 class TrainingConfig:
     # Optimizer steps.
-    steps: int = 1600
+    steps: int = 3000
     # Windows per step.
     batch_size: int = 16
     # Peak learning rate (AdamW), reached after the warm-up, then cosine decay.
-    lr: float = 2e-3
+    lr: float = 5e-3
     # Final learning rate as a fraction of the peak.
     min_lr_ratio: float = 0.1
     # Linear warm-up steps.
-    warmup_steps: int = 50
+    warmup_steps: int = 100
     # AdamW weight decay on matrices.
     weight_decay: float = 0.0
     # Steps between checkpoints.

@@ -35,7 +35,7 @@ from transcend.experts.panel import ExpertPanel
 from transcend.experts.writing import write_paragraphs
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import CHECKPOINT, TrainConfig, pick_device, train
-from transcend.theory import majority_vote_accuracy
+from transcend.theory import denoising_wrong_rate, majority_vote_accuracy
 from transcend.world.kg import KnowledgeGraph, generate_graph
 from transcend.world.triples import load_triples
 
@@ -178,8 +178,11 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
     ideal_q = ideal_accuracy(corpus.writing, kg, taus)
     writes = writes_per_query(corpus.writing, kg)
     _, qr = kg.queries
-    candidates = np.array([len(kg.slot_pool(int(r), "tail")) for r in range(len(kg.relations))])[qr]
-    theory_q = majority_vote_accuracy(cfg.experts.experts, cfg.experts.coverage, writes, candidates,
+    R = range(len(kg.relations))
+    candidates = np.array([len(kg.slot_pool(r, "tail")) for r in R])[qr]
+    holding = np.bincount(qr, minlength=len(R)) / np.array([max(len(kg.slot_pool(r, "head")), 1) for r in R])
+    wrong = denoising_wrong_rate(cfg.experts.coverage, holding[qr])
+    theory_q = majority_vote_accuracy(cfg.experts.experts, cfg.experts.coverage, writes, candidates, wrong,
                                       seed=cfg.seed, trials=cfg.eval.theory_trials)
     expert_means = experts_q.mean(axis=1)
     best = float(expert_means.max())

@@ -1,14 +1,22 @@
 """Closed forms and exact simulations of what the measurements should show.
 
-Denoising (majority vote). Each of ``n`` experts answers a query correctly with
-probability ``c``; otherwise it holds one wrong answer, uniform over the
-``K - 1`` other candidates of the same type. The query is written ``m`` times,
-each time by an expert drawn uniformly. The ideal learner's greedy answer is
-the plurality of those ``m`` answers (ties split evenly). We simulate this
-model exactly by Monte Carlo with a seeded generator (there is no simple
-closed form for the plurality of a multinomial mixture), grouped by distinct
-(m, K). It abstracts the lab's corruptions (head swaps move a fact to another
-entity, tails are skewed toward hubs), so it is a reference, not a fit.
+Denoising (majority vote). For one query, each of ``n`` experts holds the
+correct answer with probability ``c``, a wrong one with probability ``w``
+(uniform over the ``K - 1`` other candidates of the same type), or no answer
+at all (it never writes about the query). The query is written ``m`` times,
+each time by an expert drawn uniformly among those holding an answer. The
+ideal learner's greedy answer is the plurality of those ``m`` answers (ties
+split evenly). There is no simple closed form for the plurality of such a
+mixture, so we simulate this model exactly by Monte Carlo with a seeded
+generator, grouped by distinct (m, K, w).
+
+In the lab's corruption model a fact is lost with its head swapped (the
+expert holds no answer: probability (1 - c) / 2) or turned wrong with its tail
+swapped ((1 - c) / 2), and head swaps elsewhere bring in wrong answers at rate
+(1 - c) / 2 * phi, phi being the share of the relation's possible heads that
+hold it; so ``w = (1 - c) / 2 * (1 + phi)``. ``w = 1 - c`` is the plain model
+in which every expert answers. It is a reference, not a fit: wrong tails in the
+lab lean toward hubs, which the uniform wrong answers here do not.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import numpy as np
 
 
 def _plurality_correct(answers: np.ndarray, writer: np.ndarray) -> np.ndarray:
-    """answers: (T, n) expert answers (0 = correct); writer: (T, m) expert of each write.
+    """answers: (T, n) expert answers (0 = correct, -1 = none); writer: (T, m) expert of each write.
     Returns (T,) probability that the plurality of the written answers is correct."""
     T, n = answers.shape
     m = writer.shape[1]
@@ -38,7 +46,7 @@ def _plurality_correct(answers: np.ndarray, writer: np.ndarray) -> np.ndarray:
     before = np.where(start > 0, np.take_along_axis(cs, np.maximum(start - 1, 0), axis=1), 0.0)
     seg = np.where(is_end, cs - before, -1.0)  # votes of each distinct answer, at its last slot
     right = np.where(a == 0, v, 0.0).sum(axis=1)
-    wrong_seg = np.where(a != 0, seg, -1.0)
+    wrong_seg = np.where(a > 0, seg, -1.0)
     best_wrong = wrong_seg.max(axis=1)
     ties = (wrong_seg == best_wrong[:, None]).sum(axis=1)
     win = (right > best_wrong).astype(float)
@@ -46,24 +54,44 @@ def _plurality_correct(answers: np.ndarray, writer: np.ndarray) -> np.ndarray:
     return np.where(tie, 1.0 / (1 + ties), win)
 
 
+def denoising_wrong_rate(coverage: float, heads_holding_share: np.ndarray | float) -> np.ndarray:
+    """Probability that an expert holds a wrong answer to a query, in the lab's corruption model."""
+    return np.minimum((1 - coverage) / 2 * (1 + np.asarray(heads_holding_share, dtype=np.float64)), 1 - coverage)
+
+
 def majority_vote_accuracy(n: int, c: float, writes: np.ndarray, candidates: np.ndarray,
-                           seed: int = 0, trials: int = 2000) -> np.ndarray:
+                           wrong: np.ndarray | float | None = None, seed: int = 0, trials: int = 2000
+                           ) -> np.ndarray:
     """Per-query probability that the plurality of ``writes[q]`` written answers is correct.
 
-    ``candidates[q]`` is the number of entities that could fill the answer slot (K).
+    ``candidates[q]`` is the number of entities that could fill the answer slot (K);
+    ``wrong[q]`` the probability that an expert holds a wrong answer (default ``1 - c``).
     """
     writes = np.asarray(writes, dtype=np.int64)
     candidates = np.maximum(np.asarray(candidates, dtype=np.int64), 2)
+    wrong = np.broadcast_to(np.asarray(1 - c if wrong is None else wrong, dtype=np.float64), writes.shape)
+    wrong = np.round(wrong, 4)  # groups queries whose rates differ only by float noise
     out = np.zeros(len(writes))
-    pairs, inverse = np.unique(np.stack([writes, candidates], axis=1), axis=0, return_inverse=True)
+    keys = np.stack([writes, candidates, np.round(wrong * 1e4).astype(np.int64)], axis=1)
+    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    for g, (m, K) in enumerate(pairs):
-        rng = np.random.default_rng([seed, 0x7E0, int(m), int(K)])
-        ok = rng.random((trials, n)) < c
-        wrong = 1 + rng.integers(0, K - 1, size=(trials, n))
-        answers = np.where(ok, 0, wrong)
-        writer = rng.integers(0, n, size=(trials, int(m)))
-        out[inverse == g] = _plurality_correct(answers, writer).mean()
+    for g, (m, K, w4) in enumerate(groups):
+        if m == 0:
+            continue  # nothing written: no answer
+        rng = np.random.default_rng([seed, 0x7E0, int(m), int(K), int(w4)])
+        u = rng.random((trials, n))
+        wrong_answer = 1 + rng.integers(0, K - 1, size=(trials, n))
+        answers = np.where(u < c, 0, np.where(u < c + w4 / 1e4, wrong_answer, -1))
+        holders = answers >= 0
+        n_holders = holders.sum(axis=1)
+        # Writers are uniform among the experts holding an answer (holders sorted first).
+        order = np.argsort(~holders, axis=1, kind="stable")
+        pick = (rng.random((trials, int(m))) * np.maximum(n_holders, 1)[:, None]).astype(np.int64)
+        writer = np.take_along_axis(order, pick, axis=1)
+        acc = _plurality_correct(answers, writer)
+        # Trials where nobody holds an answer cannot produce m > 0 writes: condition them away.
+        ok = n_holders > 0
+        out[inverse == g] = acc[ok].mean() if ok.any() else 0.0
     return out
 
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from transcend.config import RunConfig
 from transcend.corpus.render import render_tokens, vocabulary_words
-from transcend.corpus.tokenizer import build_tokenizer
+from transcend.corpus.tokenizer import EOS_ID, build_tokenizer
 from transcend.experts.denoising import denoising_panel
 from transcend.experts.writing import write_paragraphs
 from transcend.learner.model import GPT, GPTConfig
@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
                          n_head=m.n_head, n_embd=m.n_embd))
     hf = GPT2LMHeadModel(GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=m.block_size, n_embd=m.n_embd,
                                     n_layer=m.n_layer, n_head=m.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
-                                    attn_pdrop=0.0, tie_word_embeddings=False),
-                         attn_implementation="sdpa")
+                                    attn_pdrop=0.0, tie_word_embeddings=False, bos_token_id=EOS_ID, eos_token_id=EOS_ID,
+                                    attn_implementation="sdpa"))
     ours.train(); hf.train()
     runs: dict[str, list[float]] = {"ours": [], "gpt2": []}
     for r in range(args.rounds):

@@ -39,9 +39,14 @@ def test_ideal_learner_plurality_ties_and_share(toy):
     assert writes_per_query(w, toy).tolist() == [3, 2]
 
 
-def test_ideal_learner_scores_unwritten_queries_zero(toy):
+def test_ideal_learner_guesses_unwritten_queries_from_the_relation(toy):
     acc = ideal_accuracy(_writing(toy, [(0, 1)]), toy, [0.0])
-    assert acc[0.0].tolist() == [1.0, 0.0]
+    assert acc[0.0].tolist() == [1.0, 0.0]  # the relation's only written tail (1) is wrong for query 1
+    # Query 1 unwritten; the relation's tails in the corpus: 3 twice, 4 once.
+    w = _writing(toy, [(0, 3), (0, 3), (0, 4)])
+    acc = ideal_accuracy(w, toy, [0.0, 1.0])
+    assert acc[0.0].tolist() == [0.0, 1.0]
+    assert acc[1.0] == pytest.approx([0.0, 2 / 3])
 
 
 def test_expert_accuracy_counts_share_of_held_tails(toy):
@@ -49,6 +54,15 @@ def test_expert_accuracy_counts_share_of_held_tails(toy):
                         rels=np.zeros(4, int), tails=np.array([1, 4, 1, 2]), write_prob=np.ones(4))
     acc = expert_accuracy(panel)
     assert acc.tolist() == [[1.0, 0.0], [0.5, 0.0]]  # expert 1 holds two tails for query 0, one right
+
+
+def test_expert_without_an_answer_guesses_from_its_relation(toy):
+    # Expert 0 holds nothing for query 1 (head 2); its tails for the relation: 3, 3, 1.
+    panel = ExpertPanel(kg=toy, num_experts=1, expert=np.zeros(3, int), heads=np.array([0, 4, 1]),
+                        rels=np.zeros(3, int), tails=np.array([3, 3, 1]), write_prob=np.ones(3))
+    acc = expert_accuracy(panel)
+    assert acc[0, 0] == pytest.approx(0.0)      # holds tail 3 for query 0, wrong
+    assert acc[0, 1] == pytest.approx(2 / 3)    # guesses 3 two times in three: right for query 1
 
 
 def test_accuracy_by_temperature_reads_the_softmax(toy):

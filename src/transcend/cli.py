@@ -71,6 +71,11 @@ def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
                                (corpus, "paragraphs", "paragraphs"), (training, "steps", "steps")):
         if not args.config or attr in explicit:
             section[key] = getattr(args, attr)
+    if mode == "selection":
+        if not args.config or "alpha" in explicit:
+            experts["alpha"] = args.alpha
+        if args.clusters is not None:
+            experts["clusters"] = args.clusters
     return RunConfig.from_dict(d)
 
 
@@ -81,7 +86,8 @@ def _explicit_flags(argv: list[str]) -> set[str]:
 def format_table(m: dict) -> str:
     taus = list(m["model_accuracy"])
     head = "".join(f"{('greedy' if t == '0' else 'τ=' + t):>9}" for t in taus)
-    lines = [f"{m['mode']}: {m['experts']} experts, coverage {m['coverage']}, "
+    selection = f"alpha {m['alpha']}, {m['clusters']} clusters, " if "alpha" in m else ""
+    lines = [f"{m['mode']}: {m['experts']} experts, coverage {m['coverage']}, {selection}"
              f"{m['world']['entities']} entities, {m['world']['queries']} queries, "
              f"{m['mean_writes_per_query']:.1f} writes per query",
              f"{'':28}{head}",
@@ -89,11 +95,17 @@ def format_table(m: dict) -> str:
              f"{'ideal learner (corpus)':28}" + "".join(f"{m['ideal_learner_by_temperature'][t]:9.3f}" for t in taus),
              f"{'best expert':28}{m['best_expert_accuracy']:9.3f}",
              f"{'experts, mean':28}{m['expert_mean_accuracy']:9.3f}",
-             f"{'theory: majority vote':28}{m['theory_accuracy']:9.3f}",
+             f"{'theory: ' + ('weighted vote' if 'ceiling' in m else 'majority vote'):28}{m['theory_accuracy']:9.3f}",
              f"{'model / ideal (greedy)':28}{m['model_fraction_of_ideal']:9.3f}",
              f"transcendence gap (model greedy − best expert): {m['transcendence_gap']:+.3f}  "
              f"95% CI [{m['gap_ci95'][0]:+.3f}, {m['gap_ci95'][1]:+.3f}]",
              f"run folder: {m['run_dir']}  (plot: accuracy_vs_temperature.png)"]
+    if "ceiling" in m:
+        lines[-1:-1] = [
+            f"{'ceiling 1-(1-c)^n':28}{m['ceiling']:9.3f}",
+            f"{'known by any expert':28}{m['known_by_any']:9.3f}",
+            f"{'model / ceiling (greedy)':28}{m['model_fraction_of_ceiling']:9.3f}",
+            f"selection covariance Σ_i Cov_x(g(i|x), r_x(f_i)): {m['selection_covariance']:+.3f}"]
     return "\n".join(lines)
 
 
@@ -119,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     modes = run.add_subparsers(dest="mode", required=True)
     den = modes.add_parser("denoising", help="skill denoising: experts with independent errors")
     _add_run_options(den)
+    sel = modes.add_parser("selection", help="skill selection: specialists who write more about what they know")
+    _add_run_options(sel)
+    sel.add_argument("--alpha", type=_number, default=1.0,
+                     help="alpha in [0, 1]: a fact is written with probability alpha*s + 1 - alpha (default 1)")
+    sel.add_argument("--clusters", type=_positive_int,
+                     help="areas of expertise (edge clusters); default one per ~10.9 edges, as in the paper")
     return parser
 
 

@@ -19,7 +19,7 @@ import tomli_w
 from transcend.errors import TranscendError
 from transcend.world.kg import PRESETS
 
-MODES = ("denoising",)
+MODES = ("denoising", "selection")
 DEFAULT_TEMPERATURES = (0.0, 0.1, 0.5, 1.0, 1.5)
 
 
@@ -56,11 +56,20 @@ class ExpertsConfig:
     experts: int = 10
     # Coverage c: the probability that an expert knows a fact correctly.
     coverage: float = 0.4
+    # Selection only: alpha in [0, 1]; a fact of cluster j is written with probability alpha*s(j) + 1 - alpha (default 1).
+    alpha: float | None = None
+    # Selection only: number of areas of expertise (edge clusters); default one per ~10.9 edges, as in the paper.
+    clusters: int | None = None
 
     def __post_init__(self) -> None:
         _check(isinstance(self.experts, int) and self.experts >= 1,
                f"experts must be a whole number of at least 1, got {self.experts}.")
         _check(0.0 <= self.coverage <= 1.0, f"coverage must be in [0, 1], got {self.coverage}.")
+        _check(self.alpha is None or (isinstance(self.alpha, (int, float)) and 0.0 <= self.alpha <= 1.0),
+               f"alpha must be a number in [0, 1], got {self.alpha}.")
+        _check(self.clusters is None or (isinstance(self.clusters, int) and not isinstance(self.clusters, bool)
+                                         and self.clusters >= 1),
+               f"clusters must be a whole number of at least 1, got {self.clusters}.")
 
 
 @dataclass
@@ -100,7 +109,7 @@ class TrainingConfig:
     # Peak learning rate (AdamW), reached after the warm-up, then cosine decay.
     lr: float = 5e-3
     # Final learning rate as a fraction of the peak.
-    min_lr_ratio: float = 0.1
+    min_lr_ratio: float = 0.01
     # Linear warm-up steps.
     warmup_steps: int = 100
     # AdamW weight decay on matrices.
@@ -136,7 +145,7 @@ class EvalConfig:
 
 @dataclass
 class RunConfig:
-    # Mode of transcendence: denoising (more modes build on the same pipeline).
+    # Mode of transcendence: denoising or selection (more modes build on the same pipeline).
     mode: str = "denoising"
     # Seed of every random draw (world, experts, writing, model init, batches).
     seed: int = 0
@@ -153,6 +162,13 @@ class RunConfig:
         _check(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
         _check(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a whole number >= 0, got {self.seed}.")
+        if self.mode == "selection":
+            if self.experts.alpha is None:
+                self.experts.alpha = 1.0
+            self.experts.alpha = float(self.experts.alpha)
+        else:
+            _check(self.experts.alpha is None and self.experts.clusters is None,
+                   f"experts.alpha and experts.clusters apply only to mode selection, not {self.mode}; remove them.")
 
     def to_dict(self) -> dict[str, Any]:
         return _drop_none(asdict(self))

@@ -29,19 +29,22 @@ from transcend.errors import TranscendError
 from transcend.evaluate.experts_eval import expert_accuracy
 from transcend.evaluate.ideal import ideal_accuracy, writes_per_query
 from transcend.evaluate.model_eval import model_accuracy
+from transcend.evaluate.selection import selection_metrics
 from transcend.evaluate.stats import gap_bootstrap_ci
 from transcend.experts.denoising import denoising_panel
 from transcend.experts.panel import ExpertPanel
+from transcend.experts.selection import SelectionPanel, save_areas, selection_panel
 from transcend.experts.writing import write_paragraphs
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import CHECKPOINT, TrainConfig, pick_device, train
-from transcend.theory import denoising_wrong_rate, majority_vote_accuracy
+from transcend.theory import denoising_wrong_rate, majority_vote_accuracy, selection_vote_accuracy
 from transcend.world.kg import KnowledgeGraph, generate_graph
 from transcend.world.triples import load_triples
 
 METRICS = "metrics.json"
 CONFIG = "config.toml"
 PLOT = "accuracy_vs_temperature.png"
+AREAS = "areas.npy"
 
 
 def tau_key(tau: float) -> str:
@@ -56,7 +59,16 @@ def build_world(cfg: RunConfig) -> KnowledgeGraph:
                           edges_per_entity=2.18)
 
 
-def build_panel(cfg: RunConfig, kg: KnowledgeGraph) -> ExpertPanel:
+def areas_cache_dir(out: Path) -> Path:
+    """Where selection runs beside ``out`` share their clusterings (a sweep clusters once)."""
+    return Path(out).parent / ".cache" / "areas"
+
+
+def build_panel(cfg: RunConfig, kg: KnowledgeGraph, cache_dir: Path | None = None) -> ExpertPanel:
+    """The experts of ``cfg.mode``; ``cache_dir`` caches selection's clustering of the world."""
+    if cfg.mode == "selection":
+        return selection_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.experts.alpha,
+                               cfg.experts.clusters, cfg.seed, cache_dir=cache_dir)
     return denoising_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.seed)
 
 
@@ -114,13 +126,15 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
     timings: dict[str, float] = {}
     t = time.perf_counter()
     kg = build_world(cfg)  # bad triples files fail here, before anything is written
-    panel = build_panel(cfg, kg)
+    panel = build_panel(cfg, kg, areas_cache_dir(out))
     timings["world_and_experts_s"] = time.perf_counter() - t
 
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         cfg.save(out / CONFIG)
+        if isinstance(panel, SelectionPanel):
+            save_areas(panel.areas, out / AREAS)  # the areas of expertise this run used
         t = time.perf_counter()
         corpus = build_corpus(cfg, kg, panel, out / "corpus")
         timings["corpus_s"] = time.perf_counter() - t
@@ -182,13 +196,18 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
     candidates = np.array([len(kg.slot_pool(r, "tail")) for r in R])[qr]
     holding = np.bincount(qr, minlength=len(R)) / np.array([max(len(kg.slot_pool(r, "head")), 1) for r in R])
     wrong = denoising_wrong_rate(cfg.experts.coverage, holding[qr])
-    theory_q = majority_vote_accuracy(cfg.experts.experts, cfg.experts.coverage, writes, candidates, wrong,
-                                      seed=cfg.seed, trials=cfg.eval.theory_trials)
+    if cfg.mode == "selection":  # the vote with writers weighted by what they know
+        theory_q, theory_tau1_q = selection_vote_accuracy(
+            cfg.experts.experts, cfg.experts.coverage, cfg.experts.alpha, writes, candidates, wrong,
+            seed=cfg.seed, trials=cfg.eval.theory_trials)
+    else:
+        theory_q = majority_vote_accuracy(cfg.experts.experts, cfg.experts.coverage, writes, candidates, wrong,
+                                          seed=cfg.seed, trials=cfg.eval.theory_trials)
     expert_means = experts_q.mean(axis=1)
     best = float(expert_means.max())
     gap = float(model_q[0.0].mean()) - best
     lo, hi = gap_bootstrap_ci(model_q[0.0], experts_q, seed=cfg.seed, resamples=cfg.eval.bootstrap)
-    return {
+    metrics = {
         "mode": cfg.mode,
         "experts": cfg.experts.experts,
         "coverage": cfg.experts.coverage,
@@ -206,3 +225,12 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
         "mean_writes_per_query": float(writes.mean()),
         "corpus": {k: corpus.manifest[k] for k in ("num_tokens", "num_paragraphs", "num_sentences", "num_queries")},
     }
+    if cfg.mode == "selection":
+        metrics["alpha"] = cfg.experts.alpha
+        metrics["clusters"] = panel.num_clusters
+        metrics["theory_tau1_accuracy"] = float(theory_tau1_q.mean())
+        ideal_tau1 = ideal_q[1.0] if 1.0 in ideal_q else ideal_accuracy(corpus.writing, kg, [1.0])[1.0]
+        metrics.update(selection_metrics(corpus.writing, panel, experts_q, ideal_tau1, cfg.experts.coverage,
+                                         model_q[0.0]))
+        metrics["model_fraction_of_ceiling"] = float(model_q[0.0].mean() / max(metrics["ceiling"], 1e-12))
+    return metrics

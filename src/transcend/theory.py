@@ -17,6 +17,12 @@ swapped ((1 - c) / 2), and head swaps elsewhere bring in wrong answers at rate
 hold it; so ``w = (1 - c) / 2 * (1 + phi)``. ``w = 1 - c`` is the plain model
 in which every expert answers. It is a reference, not a fit: wrong tails in the
 lab lean toward hubs, which the uniform wrong answers here do not.
+
+Selection. The ceiling 1 - (1 - c)^n (a fact no expert knows cannot be learnt
+from their text), and the same vote with writers weighted by what they know:
+an expert writes a fact it knows with weight 1 and a wrong answer with weight
+1 - alpha (``selection_vote_accuracy``), which also gives the mixture's
+accuracy at tau = 1.
 """
 
 from __future__ import annotations
@@ -33,7 +39,13 @@ def _plurality_correct(answers: np.ndarray, writer: np.ndarray) -> np.ndarray:
         return np.zeros(T)
     votes = np.zeros(T * n)
     np.add.at(votes, (np.arange(T)[:, None] * n + writer).ravel(), 1.0)
-    votes = votes.reshape(T, n)
+    return _plurality_from_votes(answers, votes.reshape(T, n))
+
+
+def _plurality_from_votes(answers: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    """answers: (T, n) expert answers (0 = correct, -1 = none); votes: (T, n) writes of each expert.
+    Returns (T,) probability that the plurality of the written answers is correct."""
+    T, n = answers.shape
     order = np.argsort(answers, axis=1, kind="stable")
     a = np.take_along_axis(answers, order, axis=1)
     v = np.take_along_axis(votes, order, axis=1)
@@ -102,3 +114,56 @@ def majority_vote_limit(n: int, c: float, candidates: int = 10**6, seed: int = 0
     answers = np.where(ok, 0, 1 + rng.integers(0, candidates - 1, size=(trials, n)))
     writer = np.tile(np.arange(n), (trials, 1))
     return float(_plurality_correct(answers, writer).mean())
+
+
+def selection_ceiling(n: int, c: float) -> float:
+    """Share of facts known by at least one of ``n`` experts who each know a share ``c``,
+    independently: 1 - (1 - c)^n. No learner of the experts' text can do better."""
+    return float(1.0 - (1.0 - c) ** n)
+
+
+def selection_vote_accuracy(n: int, c: float, alpha: float, writes: np.ndarray, candidates: np.ndarray,
+                            wrong: np.ndarray | float | None = None, seed: int = 0, trials: int = 2000
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Skill selection's estimate: per query, the probability that the plurality of ``writes[q]``
+    writes is correct (greedy) and the expected correct share of the writes (tau = 1).
+
+    The denoising vote with writers weighted by what they know: each of ``n`` experts knows the
+    fact (correct answer) with probability ``c``, holds a wrong answer with probability
+    ``wrong[q]`` (uniform over the ``K - 1`` other candidates) or none. An expert who knows the
+    fact writes it with weight 1 (alpha * 1 + 1 - alpha); one who holds a wrong answer writes it
+    with weight ``1 - alpha`` (alpha * 0 + 1 - alpha). Each of the ``writes[q]`` writes goes to an
+    expert drawn in proportion to these weights. Trials in which no expert has any weight cannot
+    produce writes and are conditioned away. alpha = 0 is :func:`majority_vote_accuracy`'s model
+    (drawn differently); alpha = 1 gives 1 wherever anything was written. Like that one, a
+    reference, not a fit: the lab's experts know whole clusters (s is 0/1), so each query's
+    knowers are independent across experts only through their random choice of clusters.
+    """
+    writes = np.asarray(writes, dtype=np.int64)
+    candidates = np.maximum(np.asarray(candidates, dtype=np.int64), 2)
+    wrong = np.broadcast_to(np.asarray(1 - c if wrong is None else wrong, dtype=np.float64), writes.shape)
+    wrong = np.round(wrong, 4)
+    greedy, share = np.zeros(len(writes)), np.zeros(len(writes))
+    keys = np.stack([writes, candidates, np.round(wrong * 1e4).astype(np.int64)], axis=1)
+    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    for g, (m, K, w4) in enumerate(groups):
+        if m == 0:
+            continue  # nothing written: no answer
+        rng = np.random.default_rng([seed, 0x7E2, int(m), int(K), int(w4)])
+        w = min(w4 / 1e4, 1.0 - c)
+        # Per trial: how many experts know the fact, hold a wrong answer, hold none.
+        knows, errs, _ = rng.multinomial(n, [c, w, max(1.0 - c - w, 0.0)], size=trials).T
+        total = knows + (1.0 - alpha) * errs
+        ok = total > 0
+        if not ok.any():
+            continue
+        knows, errs, total = knows[ok], errs[ok], total[ok]
+        T = len(knows)
+        wrong_answers = 1 + rng.integers(0, K - 1, size=(T, n))  # column j: the j-th wrong holder's answer
+        right = rng.random((T, int(m))) < (knows / total)[:, None]
+        holder = (rng.random((T, int(m))) * np.maximum(errs, 1)[:, None]).astype(np.int64)
+        written = np.where(right, 0, np.take_along_axis(wrong_answers, holder, axis=1))
+        greedy[inverse == g] = _plurality_from_votes(written, np.ones(written.shape)).mean()
+        share[inverse == g] = right.mean()
+    return greedy, share

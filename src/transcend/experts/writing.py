@@ -12,6 +12,9 @@ import numpy as np
 
 from transcend.experts.panel import ExpertPanel
 
+# Rounds of redrawing empty paragraphs before the ones still empty are dropped.
+MAX_REDRAW_ROUNDS = 10_000
+
 
 @dataclass
 class Writing:
@@ -50,8 +53,23 @@ def write_paragraphs(panel: ExpertPanel, num_paragraphs: int, seed: int,
 
     Each paragraph: the expert samples one entity uniformly among those it holds
     facts about, then writes each of that entity's facts with the fact's
-    ``write_prob``, in random order. Paragraphs in which nothing was written
-    are dropped (they carry no text). Paragraphs are shuffled across experts.
+    ``write_prob``, in random order. Paragraphs are shuffled across experts.
+
+    A paragraph in which nothing was written is drawn again, entity and facts,
+    until something is written (rejection sampling). This is the same as
+    sampling the entity in proportion to the chance that its paragraph is not
+    empty, 1 - prod(1 - write_prob), and writing its facts conditioned on at
+    least one: the expected number of times an expert writes a fact stays
+    proportional to the fact's ``write_prob`` (the writing model of skill
+    selection, alpha * s + 1 - alpha, is kept exactly), and every expert
+    writes its full share of non-empty paragraphs whatever alpha is. (Weighting
+    entities by their expected written facts instead would write a fact at a
+    rate proportional to write_prob times its entity's expected facts, and
+    still leave empty paragraphs.) When every ``write_prob`` is 1 (denoising)
+    no paragraph is empty, no draw is repeated and the sampling is the plain
+    uniform one. An expert that can write nothing (every ``write_prob`` 0)
+    writes no paragraphs; slots still empty after ``MAX_REDRAW_ROUNDS`` rounds
+    are dropped.
     """
     rng = np.random.default_rng([seed, 0x5752])  # stream reserved for writing
     n = panel.num_experts
@@ -78,6 +96,29 @@ def write_paragraphs(panel: ExpertPanel, num_paragraphs: int, seed: int,
     belief, para = _expand(boundary[group], group_len[group])
     written = rng.random(len(belief)) < panel.write_prob[belief]
     belief, para = belief[written], para[written]
+
+    # Redraw empty paragraphs (entity and facts) until something is written; none in denoising.
+    can_write = np.bincount(panel.expert, weights=panel.write_prob > 0, minlength=n) > 0
+    filled = np.zeros(len(para_expert), dtype=bool)
+    filled[para] = True
+    todo = np.flatnonzero(~filled & can_write[para_expert])
+    beliefs, paras = [belief], [para]
+    for _ in range(MAX_REDRAW_ROUNDS):
+        if len(todo) == 0:
+            break
+        e = para_expert[todo]
+        g = first_group[e] + (rng.random(len(todo)) * groups_per_expert[e]).astype(np.int64)
+        b, owner = _expand(boundary[g], group_len[g])
+        w = rng.random(len(b)) < panel.write_prob[b]
+        b, owner = b[w], owner[w]
+        hit = np.zeros(len(todo), dtype=bool)
+        hit[owner] = True
+        group[todo[hit]] = g[hit]
+        beliefs.append(b)
+        paras.append(todo[owner])
+        todo = todo[~hit]
+    if len(beliefs) > 1:
+        belief, para = np.concatenate(beliefs), np.concatenate(paras)
     order = np.lexsort((rng.random(len(belief)), para))  # random order inside each paragraph
     belief, para = belief[order], para[order]
 

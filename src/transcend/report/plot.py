@@ -30,16 +30,20 @@ def plot_accuracy_vs_temperature(metrics: dict, path: Path) -> None:
     ax.plot(it, iv, color="tab:green", marker="s", ms=4, label="ideal learner (corpus mixture)")
     ax.plot(taus, model, color="tab:blue", marker="o", lw=2, label="model")
     ax.plot([0], [metrics["theory_accuracy"]], marker="*", ms=14, color="tab:red", ls="none",
-            label="theory: majority vote (τ→0)")
+            label="theory: " + ("weighted vote" if "ceiling" in metrics else "majority vote") + " (τ→0)")
+    if "ceiling" in metrics:  # selection: a fact no expert knows cannot be learnt from their text, only guessed
+        ax.hlines(metrics["ceiling"], lo_t, hi_t, color="tab:purple", ls=":", lw=1.5,
+                  label="ceiling 1−(1−c)ⁿ (known by any expert)")
     lo, hi = metrics["gap_ci95"]
     ax.text(0.02, 0.03, f"gap (model greedy − best expert): {metrics['transcendence_gap']:+.3f}, "
             f"95% CI [{lo:+.3f}, {hi:+.3f}]", transform=ax.transAxes, fontsize=8)
     ax.set_xlabel("sampling temperature τ (0 = greedy)")
     ax.set_ylabel("exact-match accuracy")
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"{metrics['mode']}: {metrics['experts']} experts, coverage {metrics['coverage']}")
+    ax.set_title(f"{metrics['mode']}: {metrics['experts']} experts, coverage {metrics['coverage']}"
+                 + (f", α = {metrics['alpha']}" if "alpha" in metrics else ""))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="center right" if "ceiling" in metrics else "upper right")
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp)

@@ -66,6 +66,21 @@ def _plurality_from_votes(answers: np.ndarray, votes: np.ndarray) -> np.ndarray:
     return np.where(tie, 1.0 / (1 + ties), win)
 
 
+def _query_groups(c: float, writes: np.ndarray, candidates: np.ndarray, wrong: np.ndarray | float | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (writes m, candidates K, wrong rate in 1e-4 units) and each query's group index.
+
+    Queries in one group share one simulation; rates are rounded to 1e-4 so that
+    float noise does not split groups. ``wrong`` defaults to 1 - c.
+    """
+    writes = np.asarray(writes, dtype=np.int64)
+    candidates = np.maximum(np.asarray(candidates, dtype=np.int64), 2)
+    wrong = np.broadcast_to(np.asarray(1 - c if wrong is None else wrong, dtype=np.float64), writes.shape)
+    keys = np.stack([writes, candidates, np.round(wrong * 1e4).astype(np.int64)], axis=1)
+    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return groups, inverse.ravel()
+
+
 def denoising_wrong_rate(coverage: float, heads_holding_share: np.ndarray | float) -> np.ndarray:
     """Probability that an expert holds a wrong answer to a query, in the lab's corruption model."""
     return np.minimum((1 - coverage) / 2 * (1 + np.asarray(heads_holding_share, dtype=np.float64)), 1 - coverage)
@@ -79,14 +94,8 @@ def majority_vote_accuracy(n: int, c: float, writes: np.ndarray, candidates: np.
     ``candidates[q]`` is the number of entities that could fill the answer slot (K);
     ``wrong[q]`` the probability that an expert holds a wrong answer (default ``1 - c``).
     """
-    writes = np.asarray(writes, dtype=np.int64)
-    candidates = np.maximum(np.asarray(candidates, dtype=np.int64), 2)
-    wrong = np.broadcast_to(np.asarray(1 - c if wrong is None else wrong, dtype=np.float64), writes.shape)
-    wrong = np.round(wrong, 4)  # groups queries whose rates differ only by float noise
     out = np.zeros(len(writes))
-    keys = np.stack([writes, candidates, np.round(wrong * 1e4).astype(np.int64)], axis=1)
-    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    groups, inverse = _query_groups(c, writes, candidates, wrong)
     for g, (m, K, w4) in enumerate(groups):
         if m == 0:
             continue  # nothing written: no answer
@@ -139,14 +148,8 @@ def selection_vote_accuracy(n: int, c: float, alpha: float, writes: np.ndarray, 
     reference, not a fit: the lab's experts know whole clusters (s is 0/1), so each query's
     knowers are independent across experts only through their random choice of clusters.
     """
-    writes = np.asarray(writes, dtype=np.int64)
-    candidates = np.maximum(np.asarray(candidates, dtype=np.int64), 2)
-    wrong = np.broadcast_to(np.asarray(1 - c if wrong is None else wrong, dtype=np.float64), writes.shape)
-    wrong = np.round(wrong, 4)
     greedy, share = np.zeros(len(writes)), np.zeros(len(writes))
-    keys = np.stack([writes, candidates, np.round(wrong * 1e4).astype(np.int64)], axis=1)
-    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    groups, inverse = _query_groups(c, writes, candidates, wrong)
     for g, (m, K, w4) in enumerate(groups):
         if m == 0:
             continue  # nothing written: no answer

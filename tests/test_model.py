@@ -4,7 +4,8 @@ import torch
 
 from transcend.errors import TranscendError
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import Batches, TrainConfig, load_checkpoint, lr_at, train
+from transcend.config import TrainingConfig
+from transcend.learner.train import Batches, load_checkpoint, lr_at, train
 
 
 def test_forward_shape_and_causality():
@@ -35,7 +36,7 @@ def test_rotary_scores_depend_only_on_relative_position():
 
 
 def test_lr_schedule_warms_up_and_decays():
-    cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    cfg = TrainingConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
     assert lr_at(0, cfg) == pytest.approx(0.1)
     assert lr_at(9, cfg) == pytest.approx(1.0)
     assert lr_at(99, cfg) == pytest.approx(0.1, abs=0.01)
@@ -57,7 +58,7 @@ def test_training_learns_a_copy_task(tmp_path):
     rng = np.random.default_rng(0)
     stream = np.concatenate([[1, t, 3, t] for t in rng.integers(4, 20, size=500)])
     m = GPT(GPTConfig(vocab_size=20, block_size=16, n_layer=1, n_head=2, n_embd=32))
-    out = train(m, stream, TrainConfig(steps=120, batch_size=16, lr=3e-3, warmup_steps=10,
+    out = train(m, stream, TrainingConfig(steps=120, batch_size=16, lr=3e-3, warmup_steps=10,
                                        checkpoint_every=50), tmp_path, progress=False)
     assert np.mean(out["losses"][-10:]) < 0.6 * np.mean(out["losses"][:10])
     ckpt = load_checkpoint(tmp_path / "latest.pt")

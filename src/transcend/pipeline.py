@@ -36,7 +36,7 @@ from transcend.experts.panel import ExpertPanel
 from transcend.experts.selection import SelectionPanel, save_areas, selection_panel
 from transcend.experts.writing import write_paragraphs
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import CHECKPOINT, TrainConfig, pick_device, train
+from transcend.learner.train import CHECKPOINT, pick_device, train
 from transcend.theory import denoising_wrong_rate, majority_vote_accuracy, selection_vote_accuracy
 from transcend.world.kg import KnowledgeGraph, generate_graph
 from transcend.world.triples import load_triples
@@ -147,11 +147,9 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
         model = GPT(gpt)
         tc = cfg.training
         t = time.perf_counter()
-        result = train(model, corpus.tokens(), TrainConfig(
-            steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr, min_lr_ratio=tc.min_lr_ratio,
-            warmup_steps=tc.warmup_steps, weight_decay=tc.weight_decay, checkpoint_every=tc.checkpoint_every,
-            seed=cfg.seed), out / "checkpoints", resume=(out / "checkpoints" / CHECKPOINT).is_file(),
-            device=device, progress=progress, stop_after=stop_after)
+        result = train(model, corpus.tokens(), tc, out / "checkpoints", seed=cfg.seed,
+                       resume=(out / "checkpoints" / CHECKPOINT).is_file(), device=device, progress=progress,
+                       stop_after=stop_after)
         timings["train_s"] = time.perf_counter() - t
         if result["steps"] < tc.steps:
             raise KeyboardInterrupt  # stopped early on purpose (tests): leave the run resumable

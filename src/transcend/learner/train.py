@@ -11,7 +11,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,24 +19,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from transcend.config import TrainingConfig
 from transcend.corpus.tokenizer import EOS_ID, PAD_ID
 from transcend.errors import TranscendError
 from transcend.learner.model import GPT, GPTConfig
 
 CHECKPOINT = "latest.pt"
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 600
-    batch_size: int = 64
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 30
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    checkpoint_every: int = 100
-    seed: int = 0
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -49,7 +37,7 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, cfg: TrainingConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
@@ -100,7 +88,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return ckpt
 
 
-def train(model: GPT, stream: np.ndarray, cfg: TrainConfig, ckpt_dir: Path, *, resume: bool = False,
+def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0, resume: bool = False,
           device: torch.device | None = None, progress: bool = True,
           stop_after: int | None = None) -> dict:
     """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps'}.
@@ -124,7 +112,7 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainConfig, ckpt_dir: Path, *, r
         model.load_state_dict(ckpt["model"])
         optim.load_state_dict(ckpt["optim"])
         start, losses = int(ckpt["step"]), list(ckpt.get("losses", []))
-    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, cfg.seed)
+    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, seed)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
     model.train()
     t0, tokens = time.perf_counter(), 0

@@ -13,7 +13,7 @@ from transcend.errors import TranscendError
 DEMO_OUT = Path("runs/demo")
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -29,17 +29,17 @@ def _number(text: str) -> float:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--experts", type=_positive_int, default=10, help="number of experts (default 10)")
+    p.add_argument("--experts", type=_whole_number, default=10, help="number of experts (default 10)")
     p.add_argument("--coverage", type=_number, default=0.4, help="coverage c in [0, 1] (default 0.4)")
     p.add_argument("--preset", default="small", help="world size preset: tiny, small (default), paper")
-    p.add_argument("--entities", type=_positive_int, help="number of entities (overrides the preset)")
+    p.add_argument("--entities", type=_whole_number, help="number of entities (overrides the preset)")
     p.add_argument("--triples", help="load a graph from a TSV of head, relation, tail")
     p.add_argument("--types", help="TSV of entity, type for --triples")
-    p.add_argument("--paragraphs", type=_positive_int, default=CorpusConfig.paragraphs,
+    p.add_argument("--paragraphs", type=_whole_number, default=CorpusConfig.paragraphs,
                    help=f"paragraphs written in total (default {CorpusConfig.paragraphs})")
-    p.add_argument("--steps", type=_positive_int, default=TrainingConfig.steps,
+    p.add_argument("--steps", type=_whole_number, default=TrainingConfig.steps,
                    help=f"training steps (default {TrainingConfig.steps})")
-    p.add_argument("--seed", type=_positive_int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--seed", type=_whole_number, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--config", help="a config.toml to start from (flags given explicitly override it)")
     p.add_argument("--out", help="run folder (default runs/<mode>-<config hash>)")
@@ -52,8 +52,7 @@ def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
     base = RunConfig.load(Path(args.config)) if args.config else RunConfig()
     d = base.to_dict()
     d["mode"] = mode
-    given = {k for k, v in vars(args).items() if v is not None}
-    explicit = getattr(args, "_explicit", given)
+    explicit = getattr(args, "_explicit", set())  # flags typed on the command line override --config
     if not args.config or "seed" in explicit:
         d["seed"] = args.seed
     if not args.config or "device" in explicit:
@@ -135,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(sel)
     sel.add_argument("--alpha", type=_number, default=1.0,
                      help="alpha in [0, 1]: a fact is written with probability alpha*s + 1 - alpha (default 1)")
-    sel.add_argument("--clusters", type=_positive_int,
+    sel.add_argument("--clusters", type=_whole_number,
                      help="areas of expertise (edge clusters); default one per ~10.9 edges, as in the paper")
     return parser
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from transcend.config import CorpusConfig, ExpertsConfig, RunConfig, TrainingConfig, WorldConfig
+from transcend.config import CorpusConfig, RunConfig, TrainingConfig, TwoHopConfig
 from transcend.errors import TranscendError
 
 DEMO_OUT = Path("runs/demo")
@@ -28,9 +28,12 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--experts", type=_whole_number, default=10, help="number of experts (default 10)")
-    p.add_argument("--coverage", type=_number, default=0.4, help="coverage c in [0, 1] (default 0.4)")
+def _add_run_options(p: argparse.ArgumentParser, coverage: bool = True) -> None:
+    p.add_argument("--experts", type=_whole_number, default=10,
+                   help="number of experts (default 10)" if coverage else
+                   "number of experts, one per area of expertise (default 10)")
+    if coverage:
+        p.add_argument("--coverage", type=_number, default=0.4, help="coverage c in [0, 1] (default 0.4)")
     p.add_argument("--preset", default="small", help="world size preset: tiny, small (default), paper")
     p.add_argument("--entities", type=_whole_number, help="number of entities (overrides the preset)")
     p.add_argument("--triples", help="load a graph from a TSV of head, relation, tail")
@@ -49,7 +52,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
-    base = RunConfig.load(Path(args.config)) if args.config else RunConfig()
+    base = RunConfig.load(Path(args.config)) if args.config else RunConfig(mode=mode)
     d = base.to_dict()
     d["mode"] = mode
     explicit = getattr(args, "_explicit", set())  # flags typed on the command line override --config
@@ -68,8 +71,14 @@ def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
     training = d.setdefault("training", {})
     for section, key, attr in ((experts, "experts", "experts"), (experts, "coverage", "coverage"),
                                (corpus, "paragraphs", "paragraphs"), (training, "steps", "steps")):
-        if not args.config or attr in explicit:
+        if hasattr(args, attr) and (not args.config or attr in explicit):
             section[key] = getattr(args, attr)
+    if mode == "generalization":
+        two_hop = d.setdefault("two_hop", {})
+        for key, attr in (("train", "two_hop"), ("repeat", "repeat"), ("validation", "validation"),
+                          ("phrasing", "phrasing"), ("two_hop_phrasing", "two_hop_phrasing"), ("cot", "cot")):
+            if not args.config or attr in explicit:
+                two_hop[key] = getattr(args, attr)
     if mode == "selection":
         if not args.config or "alpha" in explicit:
             experts["alpha"] = args.alpha
@@ -82,7 +91,38 @@ def _explicit_flags(argv: list[str]) -> set[str]:
     return {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
 
 
+def format_generalization_table(m: dict) -> str:
+    th, sets = m["two_hop_config"], m["two_hop"]
+    cot = "chain of thought" if th["cot"] else "latent (no chain of thought)"
+    lines = [f"generalization: {m['experts']} experts (one area each), {m['world']['entities']} entities, "
+             f"{th['train']} within-expertise two-hop facts ×{th['repeat']}, phrasing {th['phrasing']} (one-hop) / "
+             f"{th['two_hop_phrasing']} (two-hop), {cot}",
+             f"one-hop accuracy (greedy)   {m['one_hop_accuracy']:.3f}   (best expert {m['one_hop_best_expert_accuracy']:.3f})",
+             f"{'':28}{'model':>9}{'best exp':>9}{'majority':>9}{'direct':>9}{'questions':>10}"]
+    for key, label in (("train", "two-hop, trained on"), ("within", "within-expertise (held out)"),
+                       ("across", "across-expertise (test)")):
+        e = sets[key]
+        cells = [e.get("model_accuracy"), e.get("best_expert_accuracy"), e.get("majority_relation_baseline"),
+                 e.get("direct_connection_baseline")]
+        lines.append(f"{label:28}" + "".join(f"{v:9.3f}" if v is not None else f"{'–':>9}" for v in cells)
+                     + f"{e['questions']:10d}")
+    if "bridge_accuracy" in sets["across"]:
+        lines.append(f"bridge named correctly (across): {sets['across']['bridge_accuracy']:.3f}")
+    a = sets["across"]
+    if "transcendence_gap" in a:
+        lines.append(f"across-expertise gap (model − best expert): {a['transcendence_gap']:+.3f}  "
+                     f"95% CI [{a['gap_ci95'][0]:+.3f}, {a['gap_ci95'][1]:+.3f}]")
+    a2 = m["appendix_a2"]
+    lines.append(f"Appendix A.2: two-hop training facts {a2['train_two_hop_facts']} vs |F1| + κ = "
+                 f"{a2['one_hop_facts']} + {a2['kappa_comp']} (composition favoured: {a2['composition_favoured']}); "
+                 f"Σ d_in = {a2['sum_in_degree']} vs Σ_i Σ_v d_in·d_out = {a2['sum_within_expert_in_out']}")
+    lines.append(f"run folder: {m['run_dir']}  (plot: two_hop_accuracy.png)")
+    return "\n".join(lines)
+
+
 def format_table(m: dict) -> str:
+    if m["mode"] == "generalization":
+        return format_generalization_table(m)
     taus = list(m["model_accuracy"])
     head = "".join(f"{('greedy' if t == '0' else 'τ=' + t):>9}" for t in taus)
     selection = f"alpha {m['alpha']}, {m['clusters']} clusters, " if "alpha" in m else ""
@@ -136,6 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="alpha in [0, 1]: a fact is written with probability alpha*s + 1 - alpha (default 1)")
     sel.add_argument("--clusters", type=_whole_number,
                      help="areas of expertise (edge clusters); default one per ~10.9 edges, as in the paper")
+    gen = modes.add_parser("generalization", help="skill generalization: compose facts that no single expert holds")
+    _add_run_options(gen, coverage=False)
+    gen.add_argument("--two-hop", dest="two_hop", type=_whole_number, default=TwoHopConfig.train,
+                     help=f"within-expertise two-hop facts in the training data (default {TwoHopConfig.train})")
+    gen.add_argument("--repeat", type=_whole_number, default=TwoHopConfig.repeat,
+                     help="times each two-hop training fact is written (default 1)")
+    gen.add_argument("--validation", type=_whole_number, default=TwoHopConfig.validation,
+                     help=f"within-expertise two-hop facts held out (default {TwoHopConfig.validation})")
+    gen.add_argument("--phrasing", type=_whole_number, default=1,
+                     help="one-hop phrasing diversity 1-4: one template, several, rewrites of 1, rewrites of 2")
+    gen.add_argument("--two-hop-phrasing", dest="two_hop_phrasing", type=_whole_number, default=1,
+                     help="two-hop phrasing diversity 1-4 (same levels)")
+    gen.add_argument("--cot", action="store_true",
+                     help="chain of thought: two-hop facts as 'What is the r2 of the r1 of a? b ; c'")
     return parser
 
 

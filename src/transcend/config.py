@@ -19,7 +19,7 @@ import tomli_w
 from transcend.errors import TranscendError
 from transcend.world.kg import PRESETS
 
-MODES = ("denoising", "selection")
+MODES = ("denoising", "selection", "generalization")
 DEFAULT_TEMPERATURES = (0.0, 0.1, 0.5, 1.0, 1.5)
 
 
@@ -54,8 +54,8 @@ class WorldConfig:
 class ExpertsConfig:
     # Number of experts (k in the papers).
     experts: int = 10
-    # Coverage c: the probability that an expert knows a fact correctly.
-    coverage: float = 0.4
+    # Coverage c: the probability that an expert knows a fact correctly (default 0.4; generalization: 1).
+    coverage: float | None = None
     # Selection only: alpha in [0, 1]; a fact of cluster j is written with probability alpha*s(j) + 1 - alpha (default 1).
     alpha: float | None = None
     # Selection only: number of areas of expertise (edge clusters); default one per ~10.9 edges, as in the paper.
@@ -64,12 +64,42 @@ class ExpertsConfig:
     def __post_init__(self) -> None:
         _check(isinstance(self.experts, int) and self.experts >= 1,
                f"experts must be a whole number of at least 1, got {self.experts}.")
-        _check(0.0 <= self.coverage <= 1.0, f"coverage must be in [0, 1], got {self.coverage}.")
+        _check(self.coverage is None or (isinstance(self.coverage, (int, float)) and 0.0 <= self.coverage <= 1.0),
+               f"coverage must be in [0, 1], got {self.coverage}.")
         _check(self.alpha is None or (isinstance(self.alpha, (int, float)) and 0.0 <= self.alpha <= 1.0),
                f"alpha must be a number in [0, 1], got {self.alpha}.")
         _check(self.clusters is None or (isinstance(self.clusters, int) and not isinstance(self.clusters, bool)
                                          and self.clusters >= 1),
                f"clusters must be a whole number of at least 1, got {self.clusters}.")
+
+
+@dataclass
+class TwoHopConfig:
+    # Generalization only: within-expertise two-hop facts in the training data.
+    train: int = 500
+    # Times each training two-hop fact is written (each copy phrased anew).
+    repeat: int = 1
+    # Within-expertise two-hop facts held out for validation.
+    validation: int = 200
+    # Phrasing diversity of the one-hop paragraphs: 1 one template, 2 several, 3 rewrites of 1, 4 rewrites of 2.
+    phrasing: int = 1
+    # Phrasing diversity of the two-hop sentences (same levels).
+    two_hop_phrasing: int = 1
+    # Chain of thought: two-hop facts written and asked as "What is the r2 of the r1 of a? b ; c".
+    cot: bool = False
+
+    def __post_init__(self) -> None:
+        from transcend.corpus.phrasing import check_level
+
+        for name in ("train", "validation"):
+            v = getattr(self, name)
+            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                   f"two_hop.{name} must be a whole number >= 0, got {v!r}.")
+        _check(isinstance(self.repeat, int) and not isinstance(self.repeat, bool) and self.repeat >= 1,
+               f"two_hop.repeat must be a whole number >= 1, got {self.repeat!r}.")
+        self.phrasing = check_level(self.phrasing, "two_hop.phrasing (--phrasing)")
+        self.two_hop_phrasing = check_level(self.two_hop_phrasing, "two_hop.two_hop_phrasing (--two-hop-phrasing)")
+        _check(isinstance(self.cot, bool), f"two_hop.cot must be true or false, got {self.cot!r}.")
 
 
 @dataclass
@@ -157,6 +187,8 @@ class RunConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     experts: ExpertsConfig = field(default_factory=ExpertsConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    # Generalization only (absent otherwise).
+    two_hop: TwoHopConfig | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -165,6 +197,21 @@ class RunConfig:
         _check(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
         _check(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a whole number >= 0, got {self.seed}.")
+        if self.mode == "generalization":
+            _check(self.experts.coverage in (None, 1, 1.0),
+                   f"generalization experts know their area without errors: coverage must be 1 (or left out), "
+                   f"got {self.experts.coverage}.")
+            _check(self.experts.alpha is None, "experts.alpha applies only to mode selection; remove it.")
+            _check(self.experts.clusters in (None, self.experts.experts),
+                   f"in generalization each expert is one area of expertise: experts.clusters must equal "
+                   f"experts.experts ({self.experts.experts}) or be left out, got {self.experts.clusters}.")
+            self.experts.coverage = 1.0
+            if self.two_hop is None:
+                self.two_hop = TwoHopConfig()
+            return
+        _check(self.two_hop is None, f"the [two_hop] section applies only to mode generalization, not {self.mode}.")
+        if self.experts.coverage is None:
+            self.experts.coverage = 0.4
         if self.mode == "selection":
             if self.experts.alpha is None:
                 self.experts.alpha = 1.0
@@ -203,7 +250,8 @@ class RunConfig:
         _check(not unknown, f"unknown config field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(known))}.")
         kwargs: dict[str, Any] = {}
         sub_classes = {"world": WorldConfig, "experts": ExpertsConfig, "corpus": CorpusConfig,
-                       "model": ModelConfig, "training": TrainingConfig, "eval": EvalConfig}
+                       "model": ModelConfig, "training": TrainingConfig, "eval": EvalConfig,
+                       "two_hop": TwoHopConfig}
         for k, v in d.items():
             if k in sub_classes:
                 _check(isinstance(v, dict), f"config section [{k}] must be a table.")

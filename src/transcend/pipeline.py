@@ -33,6 +33,11 @@ from transcend.evaluate.selection import selection_metrics
 from transcend.evaluate.stats import gap_bootstrap_ci
 from transcend.experts.denoising import denoising_panel
 from transcend.experts.panel import ExpertPanel
+from transcend.corpus.phrasing import sentence_forms
+from transcend.corpus.two_hop_text import generalization_tokenizer, tokenize_units, unit_texts
+from transcend.evaluate import two_hop as two_hop_eval
+from transcend.experts.generalization import (SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALIDATION, GeneralizationPanel,
+                                              generalization_panel)
 from transcend.experts.selection import SelectionPanel, save_areas, selection_panel
 from transcend.experts.writing import write_paragraphs
 from transcend.learner.model import GPT, GPTConfig
@@ -44,7 +49,9 @@ from transcend.world.triples import load_triples
 METRICS = "metrics.json"
 CONFIG = "config.toml"
 PLOT = "accuracy_vs_temperature.png"
+PLOT_TWO_HOP = "two_hop_accuracy.png"
 AREAS = "areas.npy"
+FORMS_SAMPLE = 2000  # one-hop paragraphs over which phrasing variety is measured
 
 
 def tau_key(tau: float) -> str:
@@ -65,7 +72,10 @@ def areas_cache_dir(out: Path) -> Path:
 
 
 def build_panel(cfg: RunConfig, kg: KnowledgeGraph, cache_dir: Path | None = None) -> ExpertPanel:
-    """The experts of ``cfg.mode``; ``cache_dir`` caches selection's clustering of the world."""
+    """The experts of ``cfg.mode``; ``cache_dir`` caches the clustering of the world (selection, generalization)."""
+    if cfg.mode == "generalization":
+        return generalization_panel(kg, cfg.experts.experts, cfg.two_hop.train, cfg.two_hop.validation, cfg.seed,
+                                    cache_dir=cache_dir)
     if cfg.mode == "selection":
         return selection_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.experts.alpha,
                                cfg.experts.clusters, cfg.seed, cache_dir=cache_dir)
@@ -79,12 +89,35 @@ def build_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: P
         existing = load_corpus(path)
         if existing.manifest.get("config_hash") == corpus_hash:
             return existing
+    if isinstance(panel, GeneralizationPanel):
+        return _build_generalization_corpus(cfg, kg, panel, path, corpus_hash)
     writing = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed)
     if writing.num_sentences == 0:
         raise TranscendError("the experts wrote nothing: the corpus would be empty; raise --paragraphs.")
     tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
     stream = render_tokens(writing, kg, tok)
     return write_corpus(path, stream, tok, writing, kg, corpus_hash)
+
+
+def _build_generalization_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: GeneralizationPanel, path: Path,
+                                 corpus_hash: str) -> Corpus:
+    """One-hop paragraphs (experts weighted by their cluster's size) and the training two-hop facts, phrased."""
+    th = cfg.two_hop
+    writing = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed, expert_weights=panel.cluster_sizes)
+    train = panel.two_hop.subset(np.flatnonzero(panel.split == SPLIT_TRAIN))
+    units = unit_texts(writing, kg, train, repeat=th.repeat, phrasing=th.phrasing,
+                       two_hop_phrasing=th.two_hop_phrasing, cot=th.cot, seed=cfg.seed)
+    tok = generalization_tokenizer(kg)
+    stream = tokenize_units(units.texts, tok)
+    one_hop_texts = [t for t, two in zip(units.texts, units.is_two_hop) if not two][:FORMS_SAMPLE]
+    forms = sentence_forms(one_hop_texts, kg.entity_names, [r.name for r in kg.relations])
+    written = [v for v in forms.values() if v > 0]
+    info = {"two_hop_units": int(units.is_two_hop.sum()),
+            "one_hop_forms_per_relation": float(np.mean(written)) if written else 0.0}
+    f = panel.two_hop
+    arrays = {"two_hop": {"a": f.a, "r1": f.r1, "b": f.b, "r2": f.r2, "c": f.c, "split": panel.split}}
+    return write_corpus(path, stream, tok, writing, kg, corpus_hash, sample_texts=units.texts,
+                        arrays=arrays, info=info)
 
 
 def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
@@ -155,7 +188,10 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
             raise KeyboardInterrupt  # stopped early on purpose (tests): leave the run resumable
 
         t = time.perf_counter()
-        metrics = evaluate(cfg, kg, panel, corpus, model, device)
+        if isinstance(panel, GeneralizationPanel):
+            metrics = evaluate_generalization(cfg, kg, panel, corpus, model, device)
+        else:
+            metrics = evaluate(cfg, kg, panel, corpus, model, device)
         timings["eval_s"] = time.perf_counter() - t
         metrics["training"] = {"final_loss": float(np.mean(result["losses"][-20:])),
                                "tokens_per_s_last_session": result["tokens_per_s"],
@@ -165,8 +201,11 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
         metrics["config_hash"] = cfg.hash()
         metrics["environment"] = {"transcend": __version__, "python": platform.python_version(),
                                   "torch": torch.__version__, "numpy": np.__version__, "device": str(device)}
-        from transcend.report.plot import plot_accuracy_vs_temperature
-        plot_accuracy_vs_temperature(metrics, out / PLOT)
+        from transcend.report.plot import plot_accuracy_vs_temperature, plot_two_hop
+        if cfg.mode == "generalization":
+            plot_two_hop(metrics, out / PLOT_TWO_HOP)
+        else:
+            plot_accuracy_vs_temperature(metrics, out / PLOT)
         _write_json(out / METRICS, metrics)  # last: its presence marks the run finished
         return metrics
     except KeyboardInterrupt:
@@ -232,3 +271,55 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
                                          model_q[0.0]))
         metrics["model_fraction_of_ceiling"] = float(model_q[0.0].mean() / max(metrics["ceiling"], 1e-12))
     return metrics
+
+
+def evaluate_generalization(cfg: RunConfig, kg: KnowledgeGraph, panel: GeneralizationPanel, corpus: Corpus,
+                            model: GPT, device: torch.device) -> dict:
+    """One-hop accuracy; within-expertise (train, validation) and across-expertise (test) two-hop accuracy
+    of the model, the experts and both baselines; Appendix A.2's quantities."""
+    taus = cfg.eval.temperatures
+    tok = corpus.tokenizer
+    one_hop_q = model_accuracy(model, kg, tok, taus, device)
+    experts_one_hop = expert_accuracy(panel)
+    R = len(kg.relations)
+    sets = {}
+    for name, code in (("train", SPLIT_TRAIN), ("within", SPLIT_VALIDATION), ("across", SPLIT_TEST)):
+        q = two_hop_eval.questions_of(panel.two_hop.subset(np.flatnonzero(panel.split == code)), R)
+        if cfg.two_hop.cot:
+            model_q, bridge_q = two_hop_eval.cot_accuracy(model, q, kg, tok, device)
+        else:
+            model_q, bridge_q = two_hop_eval.latent_accuracy(model, q, kg, tok, device), None
+        entry = {"questions": len(q), "model_accuracy": float(model_q.mean()) if len(q) else None}
+        if bridge_q is not None:
+            entry["bridge_accuracy"] = float(bridge_q.mean()) if len(q) else None
+        if name != "train" and len(q):
+            experts_q = two_hop_eval.expert_two_hop_accuracy(q, kg, panel.areas)
+            direct, linked = two_hop_eval.direct_connection_baseline(q, kg)
+            best = float(experts_q.mean(axis=1).max())
+            lo, hi = gap_bootstrap_ci(model_q, experts_q, seed=cfg.seed, resamples=cfg.eval.bootstrap)
+            entry.update({
+                "majority_relation_baseline": float(two_hop_eval.majority_relation_baseline(q, kg).mean()),
+                "direct_connection_baseline": float(direct.mean()),
+                "answer_linked_to_head": float(linked.mean()),
+                "best_expert_accuracy": best,
+                "transcendence_gap": float(model_q.mean()) - best, "gap_ci95": [lo, hi]})
+        sets[name] = entry
+    train = panel.two_hop.subset(np.flatnonzero(panel.split == SPLIT_TRAIN))
+    return {
+        "mode": cfg.mode,
+        "experts": cfg.experts.experts,
+        "coverage": 1.0,
+        "world": kg.summary(),
+        "two_hop_config": {k: getattr(cfg.two_hop, k) for k in ("train", "repeat", "validation", "phrasing",
+                                                                 "two_hop_phrasing", "cot")},
+        "one_hop_accuracy": float(one_hop_q[0.0].mean()),
+        "model_accuracy": {tau_key(t): float(one_hop_q[t].mean()) for t in taus},
+        "one_hop_best_expert_accuracy": float(experts_one_hop.mean(axis=1).max()),
+        "two_hop": sets,
+        "within_expertise_accuracy": sets["within"]["model_accuracy"],
+        "across_expertise_accuracy": sets["across"]["model_accuracy"],
+        "appendix_a2": two_hop_eval.appendix_a2(kg, panel.areas, train),
+        "cluster_sizes": [int(x) for x in panel.cluster_sizes],
+        "corpus": {k: corpus.manifest[k] for k in ("num_tokens", "num_paragraphs", "num_sentences", "num_queries",
+                                                   "two_hop_units", "one_hop_forms_per_relation")},
+    }

@@ -55,7 +55,10 @@ def _sha256(path: Path) -> str:
 
 
 def write_corpus(path: Path, stream: np.ndarray, tok: Tokenizer, writing: Writing, kg: KnowledgeGraph,
-                 config_hash: str) -> Corpus:
+                 config_hash: str, *, sample_texts: list[str] | None = None,
+                 arrays: dict[str, dict[str, np.ndarray]] | None = None, info: dict | None = None) -> Corpus:
+    """Write the corpus folder. ``sample_texts`` replaces the default sample (the paragraphs in
+    canonical phrasing); ``arrays`` adds ``<name>.npz`` files; ``info`` adds manifest entries."""
     tmp = path.with_name(path.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -76,9 +79,11 @@ def write_corpus(path: Path, stream: np.ndarray, tok: Tokenizer, writing: Writin
             tails = [kg.entity_names[t] for t in kg.tails[bounds[q]:bounds[q + 1]]]
             f.write(json.dumps({"prompt": kg.relations[qr[q]].prompt(kg.entity_names[qh[q]]),
                                 "answers": tails}, ensure_ascii=False) + "\n")
-    (tmp / "sample.txt").write_text(
-        "\n\n".join(render_text(writing, kg, range(min(SAMPLE_PARAGRAPHS, writing.num_paragraphs)))) + "\n",
-        encoding="utf-8")
+    if sample_texts is None:
+        sample_texts = render_text(writing, kg, range(min(SAMPLE_PARAGRAPHS, writing.num_paragraphs)))
+    (tmp / "sample.txt").write_text("\n\n".join(sample_texts[:SAMPLE_PARAGRAPHS]) + "\n", encoding="utf-8")
+    for name, content in (arrays or {}).items():
+        np.savez(tmp / f"{name}.npz", **content)
     manifest = {
         "config_hash": config_hash,
         "world_fingerprint": kg.fingerprint(),
@@ -90,6 +95,7 @@ def write_corpus(path: Path, stream: np.ndarray, tok: Tokenizer, writing: Writin
         "num_queries": int(len(qh)),
         "shards": shards,
         "tokenizer_sha256": _sha256(tmp / "tokenizer.json"),
+        **(info or {}),
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(path, ignore_errors=True)

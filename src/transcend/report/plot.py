@@ -49,3 +49,36 @@ def plot_accuracy_vs_temperature(metrics: dict, path: Path) -> None:
     fig.savefig(tmp)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def plot_two_hop(metrics: dict, path: Path) -> None:
+    """Generalization: the model beside the best expert and both baselines, on each question set."""
+    sets = [("within", "within-expertise\n(held out)"), ("across", "across-expertise\n(test)")]
+    series = [("model_accuracy", "model" + (" (chain of thought)" if metrics["two_hop_config"]["cot"] else ""),
+               "tab:blue"),
+              ("best_expert_accuracy", "best expert", "black"),
+              ("majority_relation_baseline", "majority relation", "tab:orange"),
+              ("direct_connection_baseline", "direct connection", "tab:green")]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    width = 0.8 / len(series)
+    for j, (key, label, color) in enumerate(series):
+        vals = [metrics["two_hop"][s].get(key) or 0.0 for s, _ in sets]
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(sets))]
+        ax.bar(xs, vals, width, label=label, color=color, alpha=0.85)
+        for x, v in zip(xs, vals):
+            ax.text(x, v + 0.01, f"{v:.2f}", ha="center", fontsize=7)
+    ax.axhline(metrics["one_hop_accuracy"], color="tab:purple", ls=":", lw=1.5,
+               label=f"model one-hop accuracy ({metrics['one_hop_accuracy']:.2f})")
+    ax.set_xticks(range(len(sets)), [lbl for _, lbl in sets])
+    ax.set_ylabel("exact-match accuracy (greedy)")
+    ax.set_ylim(0, 1.08)
+    th = metrics["two_hop_config"]
+    ax.set_title(f"generalization: {metrics['experts']} experts, {th['train']} two-hop facts ×{th['repeat']}, "
+                 f"phrasing {th['phrasing']}/{th['two_hop_phrasing']}", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)

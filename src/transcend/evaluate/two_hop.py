@@ -1,0 +1,189 @@
+"""Two-hop evaluation: the model (latent and chain of thought), the experts, two baselines, Appendix A.2.
+
+A question is (a, r1, r2); its correct answers are the tails c of every path
+a -r1-> b -r2-> c (one in a generated graph). Scores are per question.
+
+* **Latent**: the prompt "The {r2} of the {r1} of {a} is"; the answer is one
+  entity token, so its greedy accuracy is read from one softmax.
+* **Chain of thought**: the prompt "What is the {r2} of the {r1} of {a}?",
+  decoded greedily; the answer is the token after the first ";" (the model
+  names the bridge first). Only that final answer is scored; the bridge's
+  accuracy is reported beside it.
+* **Baselines**: *majority relation* answers the most common tail of r2 in
+  the graph; *direct connection* answers uniformly among the entities linked
+  to a by a one-hop fact whose type fits r2's tail (its expected accuracy).
+* **Experts**: expert i answers a question it holds both edges of; otherwise
+  it guesses from its own distribution of r2's tails (as every expert does
+  with a query it holds nothing for).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from transcend.corpus.phrasing import COT_QUESTION, TWO_HOP_TEMPLATES
+from transcend.corpus.tokenizer import ENTITY_OFFSET, EOS_ID
+from transcend.evaluate.model_eval import answer_logits
+from transcend.learner.model import GPT
+from transcend.world.kg import KnowledgeGraph
+from transcend.world.two_hop import TwoHopFacts
+
+COT_MAX_TOKENS = 6  # bridge, ";", answer, and a little slack for a model that rambles
+
+
+@dataclass
+class Questions:
+    """Distinct (a, r1, r2) questions of a set of paths, with every correct answer."""
+
+    a: np.ndarray
+    r1: np.ndarray
+    r2: np.ndarray
+    path_question: np.ndarray  # for each path, the index of its question
+    paths: TwoHopFacts
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def hits(self, answers: np.ndarray) -> np.ndarray:
+        """1 where the answered entity (one per question) is a correct answer."""
+        hit = np.zeros(len(self), dtype=np.float64)
+        ok = answers[self.path_question] == self.paths.c
+        np.maximum.at(hit, self.path_question, ok.astype(np.float64))
+        return hit
+
+
+def questions_of(paths: TwoHopFacts, num_relations: int) -> Questions:
+    key = paths.question_key(num_relations)
+    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return Questions(a=paths.a[first], r1=paths.r1[first], r2=paths.r2[first], path_question=inverse,
+                     paths=paths)
+
+
+def _prompts(q: Questions, kg: KnowledgeGraph, tok: Tokenizer, cot: bool) -> list[np.ndarray]:
+    rel, names = [r.name for r in kg.relations], kg.entity_names
+    if cot:
+        texts = [COT_QUESTION.format(r1=rel[r1], r2=rel[r2], a=names[a]) for a, r1, r2 in zip(q.a, q.r1, q.r2)]
+    else:
+        tmpl = TWO_HOP_TEMPLATES[0][: TWO_HOP_TEMPLATES[0].index("{c}")].rstrip()
+        texts = [tmpl.format(r1=rel[r1], r2=rel[r2], a=names[a]) for a, r1, r2 in zip(q.a, q.r1, q.r2)]
+    return [np.r_[EOS_ID, np.asarray(e.ids, dtype=np.int64)] for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+def latent_accuracy(model: GPT, q: Questions, kg: KnowledgeGraph, tok: Tokenizer, device: torch.device) -> np.ndarray:
+    if len(q) == 0:
+        return np.zeros(0)
+    logits = answer_logits(model, _prompts(q, kg, tok, cot=False), device)
+    return q.hits(logits.argmax(dim=1).numpy() - ENTITY_OFFSET)
+
+
+@torch.no_grad()
+def cot_accuracy(model: GPT, q: Questions, kg: KnowledgeGraph, tok: Tokenizer, device: torch.device,
+                 batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: (final answer correct, bridge named correctly), greedy decoding."""
+    if len(q) == 0:
+        return np.zeros(0), np.zeros(0)
+    model.eval()
+    sep = tok.token_to_id(";")
+    prompts = _prompts(q, kg, tok, cot=True)
+    generated = np.zeros((len(q), COT_MAX_TOKENS), dtype=np.int64)
+    lengths = np.array([len(p) for p in prompts])
+    for L in np.unique(lengths):
+        idx = np.flatnonzero(lengths == L)
+        for i in range(0, len(idx), batch_size):
+            chunk = idx[i:i + batch_size]
+            x = torch.from_numpy(np.stack([prompts[j] for j in chunk])).to(device)
+            for step in range(COT_MAX_TOKENS):
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    nxt = model(x[:, -model.cfg.block_size:])[:, -1, :].argmax(dim=1)
+                x = torch.cat([x, nxt[:, None]], dim=1)
+            generated[chunk] = x[:, L:].cpu().numpy()
+    is_sep = generated == sep
+    first = np.where(is_sep.any(axis=1), is_sep.argmax(axis=1), COT_MAX_TOKENS)
+    ok = first + 1 < COT_MAX_TOKENS
+    answer = np.full(len(q), -1, dtype=np.int64)
+    answer[ok] = generated[ok, first[ok] + 1] - ENTITY_OFFSET
+    bridge_hit = np.zeros(len(q))
+    np.maximum.at(bridge_hit, q.path_question,
+                  (generated[q.path_question, 0] - ENTITY_OFFSET == q.paths.b).astype(np.float64))
+    return q.hits(answer), bridge_hit
+
+
+def majority_relation_baseline(q: Questions, kg: KnowledgeGraph) -> np.ndarray:
+    """Answer the most common tail of r2 (ties: the lowest entity index)."""
+    R, V = len(kg.relations), kg.num_entities
+    counts = np.bincount(kg.rels.astype(np.int64) * V + kg.tails, minlength=R * V).reshape(R, V)
+    return q.hits(counts.argmax(axis=1)[q.r2])
+
+
+def direct_connection_baseline(q: Questions, kg: KnowledgeGraph) -> tuple[np.ndarray, np.ndarray]:
+    """(expected accuracy of answering a random type-fitting neighbour of a, whether an answer is one)."""
+    by_tail = np.argsort(kg.tails, kind="stable")
+    sorted_tails = kg.tails[by_tail]
+    out_lo, out_hi = np.searchsorted(kg.heads, q.a), np.searchsorted(kg.heads, q.a, side="right")
+    in_lo, in_hi = np.searchsorted(sorted_tails, q.a), np.searchsorted(sorted_tails, q.a, side="right")
+    answers: list[set[int]] = [set() for _ in range(len(q))]
+    for p, qi in enumerate(q.path_question):
+        answers[qi].add(int(q.paths.c[p]))
+    acc, linked = np.zeros(len(q)), np.zeros(len(q))
+    types = kg.entity_types
+    for i in range(len(q)):
+        nbrs = set(kg.tails[out_lo[i]:out_hi[i]].tolist()) | set(kg.heads[by_tail[in_lo[i]:in_hi[i]]].tolist())
+        tail_type = kg.relations[q.r2[i]].tail_type
+        if types is not None and tail_type in kg.type_names:
+            nbrs = {n for n in nbrs if types[n] == kg.type_names.index(tail_type)}
+        good = len(nbrs & answers[i])
+        linked[i] = float(good > 0)
+        acc[i] = good / len(nbrs) if nbrs else 0.0
+    return acc, linked
+
+
+def expert_two_hop_accuracy(q: Questions, kg: KnowledgeGraph, areas: np.ndarray) -> np.ndarray:
+    """Accuracy of each expert (one per cluster) on each question, shape (experts, questions)."""
+    k = int(areas.max()) + 1
+    V = kg.num_entities
+    out = np.zeros((k, len(q)))
+    paths = q.paths
+    for i in range(k):
+        mine = areas == i
+        key = kg.rels[mine].astype(np.int64) * V + kg.tails[mine]
+        uniq, cnt = np.unique(key, return_counts=True)
+        per_rel = np.bincount(kg.rels[mine], minlength=len(kg.relations))
+        # P(guess = c) for each path from expert i's tails of r2, or 1 if it holds both edges.
+        pk = paths.r2.astype(np.int64) * V + paths.c
+        pos = np.minimum(np.searchsorted(uniq, pk), max(len(uniq) - 1, 0))
+        guess = np.where((len(uniq) > 0) & (uniq[pos] == pk), cnt[pos], 0) / np.maximum(per_rel[paths.r2], 1)
+        knows = mine[paths.edge1] & mine[paths.edge2]
+        p = np.where(knows, 1.0, guess)
+        acc = np.zeros(len(q))
+        np.add.at(acc, q.path_question, p)  # distinct answers of a question are disjoint events
+        out[i] = np.minimum(acc, 1.0)
+    return out
+
+
+def appendix_a2(kg: KnowledgeGraph, areas: np.ndarray, train: TwoHopFacts) -> dict:
+    """Appendix A.2's comparison, for the record of each run.
+
+    Composing (learning each one-hop fact once, plus a rule per relation pair) is
+    cheaper than memorizing two-hop answers when the two-hop training facts
+    number at least |F1| + kappa_comp. We take kappa_comp = the number of distinct
+    (r1, r2) relation pairs among the training facts (one composition per pair).
+    The capacity side: sum_v d_in(v) (= |F1|) against
+    sum_i sum_v d_in^(i)(v) d_out^(i)(v), the two-hop paths inside single experts.
+    """
+    from transcend.world.two_hop import degree_products
+
+    one_hop, within_paths = degree_products(kg, areas)
+    kappa = int(len(np.unique(train.r1.astype(np.int64) * len(kg.relations) + train.r2))) if len(train) else 0
+    return {
+        "train_two_hop_facts": int(len(train)),
+        "one_hop_facts": one_hop,
+        "kappa_comp": kappa,
+        "composition_favoured": bool(len(train) >= one_hop + kappa),
+        "sum_in_degree": one_hop,
+        "sum_within_expert_in_out": within_paths,
+        "within_paths_exceed_one_hop": bool(within_paths >= one_hop),
+    }

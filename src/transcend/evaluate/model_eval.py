@@ -8,6 +8,8 @@ softmax(logits / tau) mass on the correct tails. We report that expectation
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from tokenizers import Tokenizer
@@ -18,24 +20,30 @@ from transcend.learner.model import GPT
 from transcend.world.kg import KnowledgeGraph
 
 
-@torch.no_grad()
-def answer_logits(model: GPT, prompts: list[np.ndarray], device: torch.device, batch_size: int = 1024
-                  ) -> torch.Tensor:
-    """Next-token logits after each prompt, (len(prompts), vocab) float32 on CPU.
-
-    Prompts are grouped by length so no batch needs padding.
-    """
-    model.eval()
-    out = torch.empty(len(prompts), model.cfg.vocab_size)
+def length_batches(prompts: list[np.ndarray], batch_size: int, device: torch.device
+                   ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """Batches of prompts of one length (so none needs padding): (their indices, their tokens)."""
     lengths = np.array([len(p) for p in prompts])
     for L in np.unique(lengths):
         idx = np.flatnonzero(lengths == L)
         for i in range(0, len(idx), batch_size):
             chunk = idx[i:i + batch_size]
-            x = torch.from_numpy(np.stack([prompts[j] for j in chunk])).to(device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model(x)[:, -1, :]
-            out[torch.from_numpy(chunk)] = logits.float().cpu()
+            yield chunk, torch.from_numpy(np.stack([prompts[j] for j in chunk])).to(device)
+
+
+def next_token_logits(model: GPT, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        return model(x[:, -model.cfg.block_size:])[:, -1, :]
+
+
+@torch.no_grad()
+def answer_logits(model: GPT, prompts: list[np.ndarray], device: torch.device, batch_size: int = 1024
+                  ) -> torch.Tensor:
+    """Next-token logits after each prompt, (len(prompts), vocab) float32 on CPU."""
+    model.eval()
+    out = torch.empty(len(prompts), model.cfg.vocab_size)
+    for chunk, x in length_batches(prompts, batch_size, device):
+        out[torch.from_numpy(chunk)] = next_token_logits(model, x, device).float().cpu()
     return out
 
 

@@ -27,7 +27,7 @@ from tokenizers import Tokenizer
 
 from transcend.corpus.phrasing import COT_QUESTION, TWO_HOP_TEMPLATES
 from transcend.corpus.tokenizer import ENTITY_OFFSET, EOS_ID
-from transcend.evaluate.model_eval import answer_logits
+from transcend.evaluate.model_eval import answer_logits, length_batches, next_token_logits
 from transcend.learner.model import GPT
 from transcend.world.kg import KnowledgeGraph
 from transcend.world.two_hop import TwoHopFacts
@@ -90,17 +90,11 @@ def cot_accuracy(model: GPT, q: Questions, kg: KnowledgeGraph, tok: Tokenizer, d
     sep = tok.token_to_id(";")
     prompts = _prompts(q, kg, tok, cot=True)
     generated = np.zeros((len(q), COT_MAX_TOKENS), dtype=np.int64)
-    lengths = np.array([len(p) for p in prompts])
-    for L in np.unique(lengths):
-        idx = np.flatnonzero(lengths == L)
-        for i in range(0, len(idx), batch_size):
-            chunk = idx[i:i + batch_size]
-            x = torch.from_numpy(np.stack([prompts[j] for j in chunk])).to(device)
-            for step in range(COT_MAX_TOKENS):
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    nxt = model(x[:, -model.cfg.block_size:])[:, -1, :].argmax(dim=1)
-                x = torch.cat([x, nxt[:, None]], dim=1)
-            generated[chunk] = x[:, L:].cpu().numpy()
+    for chunk, x in length_batches(prompts, batch_size, device):
+        start = x.shape[1]
+        for _ in range(COT_MAX_TOKENS):
+            x = torch.cat([x, next_token_logits(model, x, device).argmax(dim=1)[:, None]], dim=1)
+        generated[chunk] = x[:, start:].cpu().numpy()
     is_sep = generated == sep
     first = np.where(is_sep.any(axis=1), is_sep.argmax(axis=1), COT_MAX_TOKENS)
     ok = first + 1 < COT_MAX_TOKENS

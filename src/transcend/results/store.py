@@ -1,0 +1,152 @@
+"""The results store: every run's measurements as Parquet rows, queried with DuckDB.
+
+Each run folder holds one ``results.parquet``; one row per measured number::
+
+    run_id, experiment, seed, metric, temperature, value, cfg.<dotted.path> ...
+
+``temperature`` is NaN for metrics that have none (the best expert, the
+theory, ...). The config fields are flattened into columns named
+``cfg.world.preset``, ``cfg.experts.coverage``, ... so that a query can group
+by any of them. Files are written atomically (a temp file in the same folder,
+then ``os.replace``): concurrent workers each own their run folder, and a
+reader sees either the old file or the new one, never half of one.
+
+``query(sql, root)`` runs SQL over every ``results.parquet`` under ``root``,
+exposed as a view named ``results`` (files with different config columns are
+unioned by name).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from transcend.errors import TranscendError
+
+RESULTS = "results.parquet"
+CORE_COLUMNS = ("run_id", "experiment", "seed", "metric", "temperature", "value")
+
+
+def flatten_config(d: dict[str, Any], prefix: str = "cfg") -> dict[str, Any]:
+    """{"experts": {"coverage": 0.4}} -> {"cfg.experts.coverage": 0.4}; lists become strings."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}"
+        if isinstance(v, dict):
+            out.update(flatten_config(v, key))
+        elif isinstance(v, (list, tuple)):
+            out[key] = ",".join(str(x) for x in v)
+        else:
+            out[key] = v
+    return out
+
+
+def _column(name: str, values: list[Any]) -> pa.Array:
+    present = [v for v in values if v is not None]
+    if name in ("value", "temperature"):
+        return pa.array([math.nan if v is None else float(v) for v in values], pa.float64())
+    if name == "seed":
+        return pa.array([None if v is None else int(v) for v in values], pa.int64())
+    if present and all(isinstance(v, bool) for v in present):
+        return pa.array(values, pa.bool_())
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pa.array(values, pa.int64())
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def rows_table(rows: list[dict]) -> pa.Table:
+    """Rows (dicts) -> an Arrow table: core columns first, then the others sorted by name."""
+    if not rows:
+        raise TranscendError("no results to write: the run produced no rows.")
+    for i, r in enumerate(rows):
+        missing = [c for c in ("run_id", "metric", "value") if c not in r]
+        if missing:
+            raise TranscendError(f"result row {i} lacks {', '.join(missing)}; every row needs run_id, metric, value.")
+    names = list(CORE_COLUMNS) + sorted({k for r in rows for k in r} - set(CORE_COLUMNS))
+    return pa.table({n: _column(n, [r.get(n) for r in rows]) for n in names})
+
+
+def write_results(run_dir: Path, rows: list[dict]) -> Path:
+    """Write ``rows`` as ``run_dir/results.parquet`` atomically; returns the file's path.
+
+    Each row needs ``run_id``, ``metric`` and ``value``; ``experiment``, ``seed``,
+    ``temperature`` (NaN when missing) and any ``cfg.*`` columns are optional.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    table = rows_table(rows)
+    path = run_dir / RESULTS
+    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".parquet.tmp", dir=run_dir)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_results(run_dir: Path) -> list[dict]:
+    """The rows of one run folder's ``results.parquet``."""
+    return pq.read_table(Path(run_dir) / RESULTS).to_pylist()
+
+
+def result_files(root: Path) -> list[Path]:
+    return sorted(Path(root).rglob(RESULTS))
+
+
+def connect(root: Path):
+    """A DuckDB connection with a view ``results`` over every results.parquet under ``root``."""
+    import duckdb
+
+    root = Path(root)
+    if not result_files(root):
+        raise TranscendError(f"no results under {root}: run an experiment first (transcend reproduce NAME).")
+    con = duckdb.connect()
+    pattern = str(root / "**" / RESULTS).replace("'", "''")
+    con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet('{pattern}', union_by_name=true)")
+    return con
+
+
+def query(sql: str, root: Path = Path("runs")) -> tuple[list[str], list[tuple]]:
+    """Run ``sql`` over the ``results`` view of every run under ``root``; returns (columns, rows)."""
+    import duckdb
+
+    con = connect(root)
+    try:
+        cur = con.execute(sql)
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TranscendError(f"the SQL query failed: {first}") from None
+    if cur.description is None:
+        return [], []
+    cols = [d[0] for d in cur.description]
+    return cols, cur.fetchall()
+
+
+def format_rows(columns: list[str], rows: Iterable[tuple], max_rows: int = 200) -> str:
+    """A plain text table (right-aligned numbers, floats to 4 decimals)."""
+    rows = list(rows)
+    shown = rows[:max_rows]
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return "nan" if math.isnan(v) else f"{v:.4g}"
+        return "" if v is None else str(v)
+
+    table = [[cell(v) for v in r] for r in shown]
+    widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in table]
+    if len(rows) > max_rows:
+        lines.append(f"... {len(rows) - max_rows} more rows")
+    return "\n".join(lines)

@@ -190,7 +190,66 @@ def build_parser() -> argparse.ArgumentParser:
                      help="two-hop phrasing diversity 1-4 (same levels)")
     gen.add_argument("--cot", action="store_true",
                      help="chain of thought: two-hop facts as 'What is the r2 of the r1 of a? b ; c'")
+    _add_experiment_commands(sub)
     return parser
+
+
+def _add_experiment_commands(sub) -> None:
+    """reproduce, results, report: named sweeps, the results store, the HTML report."""
+    rep = sub.add_parser("reproduce", help="run a named experiment (a sweep): temperature, coverage, selection, "
+                                           "generalization, correlation, vote")
+    rep.add_argument("name", help="experiment name")
+    rep.add_argument("--scale", default="small", help="small (2-core CPU, default), paper (GPU) or tiny (seconds)")
+    rep.add_argument("--seeds", type=_whole_number, default=1, help="seeds per grid point (default 1)")
+    rep.add_argument("--workers", type=_whole_number, default=1, help="local worker processes (default 1)")
+    rep.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster at ADDRESS ('local' starts one)")
+    rep.add_argument("--root", default="runs/experiments", help="experiments folder (default runs/experiments)")
+    rep.add_argument("--report", action="store_true", help="write the HTML report when done")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    res = sub.add_parser("results", help="query every run's results with SQL (DuckDB; the view is 'results')")
+    res.add_argument("--sql", default=None, help="SQL over the view 'results' (default: a summary per experiment)")
+    res.add_argument("--root", default="runs", help="folder searched for results.parquet files (default runs)")
+    res.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    rpt = sub.add_parser("report", help="write an experiment's self-contained HTML report")
+    rpt.add_argument("name", help="experiment name (a folder under --root)")
+    rpt.add_argument("--root", default="runs/experiments", help="experiments folder (default runs/experiments)")
+    rpt.add_argument("--out", help="HTML file (default <root>/<name>/report.html)")
+
+
+def _experiment_command(args: argparse.Namespace) -> int:
+    if args.command == "reproduce":
+        from transcend.experiments.registry import get_experiment
+        from transcend.experiments.runner import run_experiment
+
+        exp = get_experiment(args.name, args.scale, args.seeds)
+        summary = run_experiment(exp, Path(args.root), workers=args.workers, ray_address=args.ray,
+                                 progress=not args.quiet and sys.stderr.isatty())
+        print(f"{summary['experiment']}: {summary['runs']} runs ({summary['ran']} ran, {summary['skipped']} "
+              f"already finished, {len(summary['failed'])} failed) in {summary['dir']}")
+        for f in summary["failed"]:
+            print(f"  failed: {f}", file=sys.stderr)
+        if args.report and not summary["failed"]:
+            from transcend.report.html import write_report
+            print(f"report: {write_report(args.name, Path(args.root))}")
+        return 1 if summary["failed"] else 0
+    if args.command == "results":
+        from transcend.results.store import format_rows, query
+
+        sql = args.sql or ("SELECT experiment, count(DISTINCT run_id) AS runs, count(*) AS rows "
+                           "FROM results GROUP BY experiment ORDER BY experiment")
+        cols, rows = query(sql, Path(args.root))
+        if args.csv:
+            import csv
+            w = csv.writer(sys.stdout)
+            w.writerow(cols)
+            w.writerows(rows)
+        else:
+            print(format_rows(cols, rows))
+        return 0
+    from transcend.report.html import write_report
+
+    print(write_report(args.name, Path(args.root), Path(args.out) if args.out else None))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             if out.exists() and (out / "config.toml").is_file() and not (out / "metrics.json").is_file():
                 args.resume = True  # a demo that was interrupted simply continues
             return _run(cfg, out, args)
+        if args.command in ("reproduce", "results", "report"):
+            return _experiment_command(args)
         args._explicit = _explicit_flags(argv)
         cfg = config_from_args(args, args.mode)
         out = Path(args.out) if args.out else Path("runs") / f"{cfg.mode}-{cfg.hash()}"

@@ -60,6 +60,9 @@ class ExpertsConfig:
     alpha: float | None = None
     # Selection only: number of areas of expertise (edge clusters); default one per ~10.9 edges, as in the paper.
     clusters: int | None = None
+    # Denoising only: error correlation rho in [0, 1]; a corrupted fact takes a misconception shared by all experts
+    # with probability rho, else an independent one (default 0: independent errors).
+    rho: float | None = None
 
     def __post_init__(self) -> None:
         _check(isinstance(self.experts, int) and self.experts >= 1,
@@ -71,6 +74,13 @@ class ExpertsConfig:
         _check(self.clusters is None or (isinstance(self.clusters, int) and not isinstance(self.clusters, bool)
                                          and self.clusters >= 1),
                f"clusters must be a whole number of at least 1, got {self.clusters}.")
+        _check(self.rho is None or (isinstance(self.rho, (int, float)) and not isinstance(self.rho, bool)
+                                    and 0.0 <= self.rho <= 1.0),
+               f"experts.rho must be a number in [0, 1], got {self.rho!r}.")
+        if self.rho is not None:
+            self.rho = float(self.rho)
+            if self.rho == 0.0:
+                self.rho = None  # independent errors: the same config (and hash) as leaving it out
 
 
 @dataclass
@@ -197,6 +207,8 @@ class RunConfig:
         _check(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
         _check(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a whole number >= 0, got {self.seed}.")
+        _check(self.mode == "denoising" or self.experts.rho is None,
+               f"experts.rho applies only to mode denoising, not {self.mode}; remove it.")
         if self.mode == "generalization":
             _check(self.experts.coverage in (None, 1, 1.0),
                    f"generalization experts know their area without errors: coverage must be 1 (or left out), "

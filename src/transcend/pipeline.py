@@ -79,7 +79,7 @@ def build_panel(cfg: RunConfig, kg: KnowledgeGraph, cache_dir: Path | None = Non
     if cfg.mode == "selection":
         return selection_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.experts.alpha,
                                cfg.experts.clusters, cfg.seed, cache_dir=cache_dir)
-    return denoising_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.seed)
+    return denoising_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.seed, rho=cfg.experts.rho)
 
 
 def build_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: Path) -> Corpus:
@@ -239,7 +239,7 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
             seed=cfg.seed, trials=cfg.eval.theory_trials)
     else:
         theory_q = majority_vote_accuracy(cfg.experts.experts, cfg.experts.coverage, writes, candidates, wrong,
-                                          seed=cfg.seed, trials=cfg.eval.theory_trials)
+                                          seed=cfg.seed, trials=cfg.eval.theory_trials, rho=cfg.experts.rho or 0.0)
     expert_means = experts_q.mean(axis=1)
     best = float(expert_means.max())
     gap = float(model_q[0.0].mean()) - best

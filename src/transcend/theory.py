@@ -87,12 +87,14 @@ def denoising_wrong_rate(coverage: float, heads_holding_share: np.ndarray | floa
 
 
 def majority_vote_accuracy(n: int, c: float, writes: np.ndarray, candidates: np.ndarray,
-                           wrong: np.ndarray | float | None = None, seed: int = 0, trials: int = 2000
-                           ) -> np.ndarray:
+                           wrong: np.ndarray | float | None = None, seed: int = 0, trials: int = 2000,
+                           rho: float = 0.0) -> np.ndarray:
     """Per-query probability that the plurality of ``writes[q]`` written answers is correct.
 
     ``candidates[q]`` is the number of entities that could fill the answer slot (K);
-    ``wrong[q]`` the probability that an expert holds a wrong answer (default ``1 - c``).
+    ``wrong[q]`` the probability that an expert holds a wrong answer (default ``1 - c``);
+    ``rho`` the probability that a wrong answer is the one misconception all experts share
+    (else an independent uniform one), as in correlated experts.
     """
     out = np.zeros(len(writes))
     groups, inverse = _query_groups(c, writes, candidates, wrong)
@@ -102,6 +104,10 @@ def majority_vote_accuracy(n: int, c: float, writes: np.ndarray, candidates: np.
         rng = np.random.default_rng([seed, 0x7E0, int(m), int(K), int(w4)])
         u = rng.random((trials, n))
         wrong_answer = 1 + rng.integers(0, K - 1, size=(trials, n))
+        if rho > 0:  # a separate stream: rho = 0 draws exactly what it drew before
+            shared_rng = np.random.default_rng([seed, 0x7E3, int(m), int(K), int(w4)])
+            shared = 1 + shared_rng.integers(0, K - 1, size=(trials, 1))
+            wrong_answer = np.where(shared_rng.random((trials, n)) < rho, shared, wrong_answer)
         answers = np.where(u < c, 0, np.where(u < c + w4 / 1e4, wrong_answer, -1))
         holders = answers >= 0
         n_holders = holders.sum(axis=1)
@@ -116,11 +122,16 @@ def majority_vote_accuracy(n: int, c: float, writes: np.ndarray, candidates: np.
     return out
 
 
-def majority_vote_limit(n: int, c: float, candidates: int = 10**6, seed: int = 0, trials: int = 20000) -> float:
-    """The vote over the experts' own answers (m -> infinity, every expert weighed equally)."""
+def majority_vote_limit(n: int, c: float, candidates: int = 10**6, seed: int = 0, trials: int = 20000,
+                        rho: float = 0.0) -> float:
+    """The vote over the experts' own answers (m -> infinity, every expert weighed equally);
+    ``rho``: the probability that a wrong answer is the misconception all experts share."""
     rng = np.random.default_rng([seed, 0x7E1])
     ok = rng.random((trials, n)) < c
     answers = np.where(ok, 0, 1 + rng.integers(0, candidates - 1, size=(trials, n)))
+    if rho > 0:
+        shared_rng = np.random.default_rng([seed, 0x7E4])
+        answers = np.where(ok | (shared_rng.random((trials, n)) >= rho), answers, candidates)  # the shared one
     writer = np.tile(np.arange(n), (trials, 1))
     return float(_plurality_correct(answers, writer).mean())
 

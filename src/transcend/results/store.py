@@ -88,6 +88,7 @@ def write_results(run_dir: Path, rows: list[dict]) -> Path:
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone who reads the runs
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,210 @@
+"""Run an experiment's sweep: locally in a process pool, or as Ray tasks on a cluster.
+
+Layout under ``root`` (default ``runs/experiments``)::
+
+    <name>/experiment.json          the spec that was run (scale, grid, seeds, base config)
+    <name>/runner.log               one line per run started / finished (appended, never rewritten)
+    <name>/<config hash>/           one run folder (config.toml, checkpoints/, metrics.json,
+                                    results.parquet; corpus/ -> the shared corpus)
+    .cache/corpus/<stage hash>/     corpora, keyed by the hash of the config sections that made them:
+                                    one corpus serves every learner setting trained on it
+
+A run is finished when its ``results.parquet`` exists (written last, atomically);
+finished runs are skipped, unfinished ones continue from their last checkpoint.
+Corpora are built first (each distinct one once, in parallel), then the runs.
+The same two task functions run in a local ``ProcessPoolExecutor`` or as Ray
+remote tasks (``ray_address``: a cluster's address, or ``"local"`` to start one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from transcend.config import RunConfig
+from transcend.errors import TranscendError
+from transcend.experiments.spec import Experiment, RunSpec
+from transcend.results.store import RESULTS, write_results
+
+DEFAULT_ROOT = Path("runs/experiments")
+SPEC = "experiment.json"
+LOG = "runner.log"
+
+
+def corpus_key(cfg: RunConfig) -> str:
+    """The hash of everything the corpus depends on (the two-hop section too, in generalization)."""
+    return cfg.stage_hash("world", "experts", "corpus", "two_hop")
+
+
+def corpus_cache(root: Path) -> Path:
+    return Path(root) / ".cache" / "corpus"
+
+
+def _log(exp_dir: Path, line: str) -> None:
+    with open(exp_dir / LOG, "a", encoding="utf-8") as f:
+        f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} {line}\n")
+
+
+# --- the two tasks (top-level functions: picklable for the pool and for Ray) ---------------------------------
+
+def prepare_corpus(cfg_dict: dict, corpus_dir: str) -> str:
+    """Build (or find) the corpus of ``cfg`` in ``corpus_dir``; returns the folder."""
+    from transcend.pipeline import areas_cache_dir, build_corpus, build_panel, build_world
+
+    cfg = RunConfig.from_dict(cfg_dict)
+    path = Path(corpus_dir)
+    if (path / "manifest.json").is_file():
+        return str(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kg = build_world(cfg)
+    panel = build_panel(cfg, kg, areas_cache_dir(path.parent))
+    build_corpus(cfg, kg, panel, path)
+    return str(path)
+
+
+def execute_run(cfg_dict: dict, run_dir: str, corpus_dir: str | None, experiment: str, study: str | None = None,
+                study_options: dict | None = None, progress: bool = False) -> dict:
+    """Run (or resume, or reuse) one run of an experiment and write its results.parquet; returns a summary."""
+    from transcend.experiments.studies import run_study
+    from transcend.pipeline import CONFIG, run
+    from transcend.results.rows import metrics_rows
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    cfg = RunConfig.from_dict(cfg_dict)
+    out = Path(run_dir)
+    exp_dir = out.parent
+    if (out / RESULTS).is_file():
+        return {"run_id": cfg.hash(), "status": "skipped"}
+    t0 = time.perf_counter()
+    _log(exp_dir, f"start {cfg.hash()}")
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / CONFIG).is_file():
+        cfg.save(out / CONFIG)
+    if corpus_dir is not None and not (out / "corpus").exists():
+        link = out / "corpus"
+        try:
+            link.symlink_to(os.path.relpath(corpus_dir, out))
+        except OSError:
+            pass  # no symlinks here: the run builds its own corpus
+    metrics = run(cfg, out, resume=True, progress=progress, log=lambda msg: None)
+    extra = run_study(study, cfg, out, study_options or {}) if study else None
+    write_results(out, metrics_rows(metrics, cfg, experiment, extra))
+    _log(exp_dir, f"done {cfg.hash()}")
+    return {"run_id": cfg.hash(), "status": "done", "seconds": time.perf_counter() - t0}
+
+
+# --- executing many tasks -------------------------------------------------------------------------------------
+
+def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple[int, Any, BaseException | None]]:
+    """(index, result, error) for each call, as they finish. One worker runs in this process."""
+    if workers <= 1:
+        for i, args in enumerate(calls):
+            try:
+                yield i, fn(*args), None
+            except (TranscendError, RuntimeError, ValueError, OSError) as e:
+                yield i, None, e
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                err = f.exception()
+                yield futures[f], (None if err else f.result()), err
+
+
+def _map_ray(fn: Callable, calls: list[tuple], address: str, init_kwargs: dict | None
+             ) -> Iterable[tuple[int, Any, BaseException | None]]:
+    try:
+        import ray
+    except ImportError:
+        raise TranscendError("--ray needs the ray package: pip install 'ray==2.60.0'.") from None
+    if not ray.is_initialized():
+        kwargs = dict(init_kwargs or {})
+        if address != "local":
+            kwargs["address"] = address
+        try:
+            ray.init(**kwargs, log_to_driver=False, include_dashboard=False)
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            raise TranscendError(f"cannot connect to the Ray cluster at {address!r}: {e}") from None
+    remote = ray.remote(num_cpus=1)(fn)
+    refs = {remote.remote(*args): i for i, args in enumerate(calls)}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        for ref in done:
+            try:
+                yield refs[ref], ray.get(ref), None
+            except Exception as e:  # a task's error, re-raised by Ray
+                yield refs[ref], None, e
+
+
+def _map(fn: Callable, calls: list[tuple], workers: int, ray_address: str | None, ray_init: dict | None):
+    if ray_address:
+        return _map_ray(fn, calls, ray_address, ray_init)
+    return _map_local(fn, calls, workers)
+
+
+def _write_spec(exp: Experiment, exp_dir: Path, runs: list[RunSpec]) -> None:
+    d = exp.to_dict()
+    d["runs"] = [{"run_id": r.run_id, "params": r.params} for r in runs]
+    tmp = exp_dir / (SPEC + ".tmp")
+    tmp.write_text(json.dumps(d, indent=2, default=str) + "\n")
+    os.replace(tmp, exp_dir / SPEC)
+
+
+def run_experiment(exp: Experiment, root: Path = DEFAULT_ROOT, *, workers: int = 1, ray_address: str | None = None,
+                   ray_init: dict | None = None, progress: bool = True,
+                   log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict:
+    """Run every missing run of ``exp`` under ``root / exp.name``; returns counts and failures."""
+    if workers < 1:
+        raise TranscendError(f"workers must be at least 1, got {workers}.")
+    root = Path(root)
+    exp_dir = root / exp.name
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    runs = exp.expand()
+    _write_spec(exp, exp_dir, runs)
+    todo = [r for r in runs if not (exp_dir / r.run_id / RESULTS).is_file()]
+    log(f"{exp.name} ({exp.scale}): {len(runs)} runs, {len(runs) - len(todo)} already finished, "
+        f"{len(todo)} to run" + (f" on Ray at {ray_address}" if ray_address else f" with {workers} worker(s)"))
+    failures: list[str] = []
+    cache = corpus_cache(root)
+    corpora: dict[str, RunSpec] = {}
+    for r in todo:
+        if not (exp_dir / r.run_id / "metrics.json").is_file():
+            corpora.setdefault(corpus_key(r.config), r)
+    need = [(r.config.to_dict(), str(cache / key)) for key, r in corpora.items()
+            if not (cache / key / "manifest.json").is_file()]
+    if need:
+        log(f"building {len(need)} corpora")
+        for i, _, err in _map(prepare_corpus, need, workers, ray_address, ray_init):
+            if err is not None:
+                failures.append(f"corpus {Path(need[i][1]).name}: {err}")
+    calls = [(r.config.to_dict(), str(exp_dir / r.run_id),
+              str(cache / corpus_key(r.config)) if (cache / corpus_key(r.config) / "manifest.json").is_file()
+              else None, exp.name, exp.study, exp.study_options, False) for r in todo]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=exp.name, unit="run", file=sys.stderr)
+    done = 0
+    try:
+        for i, result, err in _map(execute_run, calls, workers, ray_address, ray_init):
+            if err is not None:
+                failures.append(f"run {todo[i].run_id} {todo[i].params}: {type(err).__name__}: {err}")
+                log(f"run {todo[i].run_id} failed: {err}")
+            else:
+                done += 1
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return {"experiment": exp.name, "runs": len(runs), "ran": done, "skipped": len(runs) - len(todo),
+            "failed": failures, "dir": str(exp_dir)}

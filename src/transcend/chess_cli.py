@@ -1,0 +1,183 @@
+"""``transcend chess play|generate|train|rate|reproduce``.
+
+generate, train, rate and reproduce run the same cached pipeline (``chess_pipeline``)
+in one run folder, up to the named stage: ``generate`` calibrates the ladder and plays
+the training games, ``train`` also builds the corpora and trains one model per cutoff,
+``rate`` and ``reproduce`` run everything (ratings by temperature, ideal learner,
+favor, entropy, results, plots). A stage already done in the folder is reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from transcend.chess_config import SCALES, ChessConfig
+from transcend.errors import TranscendError
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def add_chess_parser(sub: argparse._SubParsersAction) -> None:
+    chess_p = sub.add_parser("chess", help="the chess experiment: transcendence against a real engine")
+    verbs = chess_p.add_subparsers(dest="chess_command", required=True)
+    play = verbs.add_parser("play", help="play one game and print its PGN")
+    play.add_argument("--white", default="random",
+                      help="random | stockfish[:SKILL[:NODES]] | model:CHECKPOINT[:TAU] | a band name (default random)")
+    play.add_argument("--black", default="stockfish:0:200", help="as --white (default stockfish:0:200)")
+    play.add_argument("--fen", help="start from this position instead of a book opening")
+    play.add_argument("--pgn", help="start from the end of the first game of this PGN file")
+    play.add_argument("--max-plies", type=int, default=200, help="ply cap, then material adjudication")
+    play.add_argument("--engine", help="Stockfish path (default $TRANSCEND_STOCKFISH, PATH, /usr/games/stockfish)")
+    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--json", action="store_true", help="print a JSON object instead of PGN")
+    for verb, text in (("generate", "calibrate the ladder and play the training games"),
+                       ("train", "... and train one model per rating cutoff"),
+                       ("rate", "... and rate the models at every temperature (the whole run)"),
+                       ("reproduce", "the whole experiment, end to end, with a summary table")):
+        p = verbs.add_parser(verb, help=text)
+        p.add_argument("--scale", default="small", help=f"{' | '.join(SCALES)} (default small)")
+        p.add_argument("--config", help="a chess config.toml (flags given explicitly override it)")
+        p.add_argument("--out", help="run folder (default runs/chess-<scale>-<config hash>)")
+        p.add_argument("--seed", type=int)
+        p.add_argument("--engine", help="Stockfish path")
+        p.add_argument("--games-per-band", dest="games_per_band", type=int)
+        p.add_argument("--steps", type=int, help="training steps per model")
+        p.add_argument("--rated-games", dest="rated_games", type=int, help="rated games per (cutoff, temperature)")
+        p.add_argument("--cutoffs", type=_floats, help="rating cutoffs, comma-separated (default: one per band)")
+        p.add_argument("--temperatures", type=_floats, help="comma-separated sampling temperatures")
+        p.add_argument("--full-vocab", dest="full_vocab", action="store_true",
+                       help="sample from all 1,968 moves: resample an illegal move up to 5 times, then forfeit")
+        p.add_argument("--device", help="auto, cpu or cuda")
+        p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def config_from_args(args: argparse.Namespace) -> ChessConfig:
+    if args.config:
+        base = ChessConfig.load(Path(args.config)).to_dict()
+    else:
+        base = ChessConfig.for_scale(args.scale).to_dict()
+    for key in ("seed", "engine", "games_per_band", "rated_games", "cutoffs", "temperatures", "device"):
+        value = getattr(args, key, None)
+        if value is not None:
+            base[key] = list(value) if isinstance(value, tuple) else value
+    if args.steps is not None:
+        base["training"] = {**base["training"], "steps": args.steps}
+    if args.full_vocab:
+        base["legal_only"] = False
+    return ChessConfig.from_dict(base)
+
+
+def _chooser(spec: str, engine, seed: int):
+    from transcend.learner.chess_policy import PolicyPlayer, load_policy
+    from transcend.world.chess.engine import SearchLimit
+    from transcend.world.chess.players import (DEFAULT_BANDS, EnginePlayer, MoveScorer, RandomMover,
+                                               make_population)
+
+    parts = spec.split(":")
+    try:
+        if parts[0] == "random":
+            return RandomMover()
+        if parts[0] == "stockfish":
+            skill = int(parts[1]) if len(parts) > 1 else 20
+            nodes = int(parts[2]) if len(parts) > 2 else 1000
+            return EnginePlayer(engine, skill, nodes)
+        if parts[0] == "model":
+            tau = float(parts[2]) if len(parts) > 2 else 0.001
+            return PolicyPlayer(load_policy(Path(parts[1])), tau, name=f"model-t{tau:g}")
+    except (ValueError, IndexError):
+        raise TranscendError(f"player '{spec}' is malformed: use random, stockfish:SKILL:NODES, "
+                             "model:CHECKPOINT:TAU or a band name.") from None
+    bands = [b for b in DEFAULT_BANDS if b.name == parts[0]]
+    if not bands:
+        raise TranscendError(f"unknown player '{spec}': use random, stockfish:SKILL:NODES, model:CHECKPOINT:TAU "
+                             f"or a band name ({', '.join(b.name for b in DEFAULT_BANDS)}).")
+    return make_population(MoveScorer(engine, SearchLimit(depth=2)), 1, bands=bands, seed=seed)[0]
+
+
+def play(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from transcend.world.chess.engine import open_engine
+    from transcend.world.chess.games import board_from_fen, draw_opening, games_to_pgn, play_game, read_pgn
+
+    start_fen, opening = None, None
+    if args.fen and args.pgn:
+        raise TranscendError("give either --fen or --pgn, not both.")
+    if args.fen:
+        start_fen = board_from_fen(args.fen).fen()
+    elif args.pgn:
+        start_fen = read_pgn(args.pgn)[0].end().board().fen()
+    else:
+        opening = draw_opening(np.random.default_rng([args.seed, 1]))
+    with open_engine(args.engine) as engine:
+        white, black = _chooser(args.white, engine, args.seed), _chooser(args.black, engine, args.seed + 1)
+        if white.name == black.name:
+            black.name = black.name + "-2"
+        record = play_game(white, black, np.random.default_rng([args.seed, 2]), opening=opening,
+                           start_fen=start_fen, max_plies=args.max_plies)
+    if args.json:
+        print(json.dumps({"white": record.white, "black": record.black, "result": record.result,
+                          "termination": record.termination, "moves": record.moves}))
+    else:
+        print(games_to_pgn([record]), end="")
+    return 0
+
+
+def format_summary(m: dict) -> str:
+    lines = [f"chess: {m['engine']}; run folder {m['run_dir']}; {m['seconds'] / 60:.1f} min"]
+    for label, e in m["cutoffs"].items():
+        lines.append(f"cutoff {label}: {len(e['players'])} players, {e['positions']} training moves; best player "
+                     f"{e['best_player']} {e['best_player_rating']:.0f} ± {2 * e['best_player_rd']:.0f}")
+        mp = e["move_prediction"]
+        lines.append(f"  held-out: top-1 = plurality {mp['top1_vs_plurality']:.3f}, = played {mp['top1_vs_played']:.3f};"
+                     f" H(f̄, model) {mp['cross_entropy_vs_mixture']:.3f} vs H(f̄) {mp['mixture_entropy']:.3f} nats")
+        for t, r in sorted(e["by_temperature"].items(), key=lambda kv: float(kv[0])):
+            lines.append(f"  model τ={float(t):<6g} {r['rating']:6.0f} ± {2 * r['rd']:4.0f}  score {r['score']:.2f}"
+                         + (f"  illegal draws {r['illegal_draws']}, forfeits {r['forfeits']}" if r["illegal_draws"]
+                            else ""))
+        for t, r in sorted(e["ideal"].items(), key=lambda kv: float(kv[0])):
+            lines.append(f"  ideal τ={float(t):<6g} {r['rating']:6.0f} ± {2 * r['rd']:4.0f}  score {r['score']:.2f}")
+        f = e["favor"]
+        lines.append(f"  favor (τ={m['config']['favor_temperature']:g} vs 1): mean {f['mean']:+.4f} "
+                     f"95% CI [{f['ci95'][0]:+.4f}, {f['ci95'][1]:+.4f}], {f['positions']} positions")
+        v = m["transcends"][label]
+        lines.append(f"  transcends at low τ (intervals apart): {v['transcends_low_tau']}; at τ=1: {v['transcends_tau1']}")
+    ent = m["entropy"]
+    lines.append(f"action entropy over {ent['common_states']} common states: " + ", ".join(
+        f"{k}: {v['normalised_entropy']:.3f}" for k, v in ent["by_cutoff"].items()))
+    return "\n".join(lines)
+
+
+def run_stage(args: argparse.Namespace) -> int:
+    from transcend.chess_pipeline import run
+
+    cfg = config_from_args(args)
+    out = Path(args.out) if args.out else Path("runs") / f"chess-{args.scale}-{cfg.hash()}"
+    stop = {"generate": "games", "train": "train"}.get(args.chess_command)
+    progress = not args.quiet
+    metrics = run(cfg, out, progress=progress, stop_after=stop)
+    if stop:
+        payload = {"run_dir": str(out), "done": args.chess_command}
+        print(json.dumps(payload) if args.json else f"{args.chess_command}: done in {out}")
+        return 0
+    metrics_out = {k: v for k, v in metrics.items()}
+    if args.json:
+        print(json.dumps(metrics_out))
+    else:
+        print(format_summary(metrics))
+    return 0
+
+
+def main_chess(args: argparse.Namespace) -> int:
+    if args.chess_command == "play":
+        return play(args)
+    return run_stage(args)

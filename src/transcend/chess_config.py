@@ -1,0 +1,165 @@
+"""The chess experiment's typed, validated config (one source of truth, saved beside every run).
+
+Every field has a one-line doc (the comment above it); construction validates and a
+bad value raises ``TranscendError`` naming the field. ``ChessConfig.for_scale`` gives
+the two presets: ``small`` (sized for a 2-core CPU, ~25 minutes end to end) and
+``paper`` (more players, games, steps and rated games; hours on a CPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from transcend.config import TrainingConfig
+from transcend.errors import TranscendError
+from transcend.world.chess.players import DEFAULT_BANDS
+
+SCALES = ("tiny", "small", "paper")
+PAPER_TEMPERATURES = (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)
+BAND_NAMES = tuple(b.name for b in DEFAULT_BANDS)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise TranscendError(message)
+
+
+@dataclass
+class ChessConfig:
+    # Seed of every random draw (players, openings, games, training, rating).
+    seed: int = 0
+    # Path of the UCI engine (Stockfish); None = $TRANSCEND_STOCKFISH, PATH, /usr/games/stockfish.
+    engine: str | None = None
+    # Depth of the engine search that scores every legal move for the simulated players.
+    score_depth: int = 2
+    # Strength bands of the simulated players, weakest first (names from players.DEFAULT_BANDS).
+    bands: tuple[str, ...] = ("novice", "club", "expert")
+    # Simulated players per band.
+    players_per_band: int = 3
+    # Training games played within each band (pairs of players in turn, colours alternating).
+    games_per_band: int = 400
+    # Uniformly random plies after the book opening (varied openings; not part of the training data).
+    random_plies: int = 2
+    # Ply cap of a game (opening included); then adjudicated on material.
+    max_plies: int = 160
+    # Rating cutoffs: a corpus holds the games of players rated <= cutoff. None = one per band
+    # (the strongest player of each band), so the lowest cutoff is the weakest band.
+    cutoffs: tuple[float, ...] | None = None
+    # Stockfish skill levels on the ladder (0-20), each at ladder_nodes nodes per move.
+    ladder_skills: tuple[int, ...] = (0, 3, 6)
+    # Node budget of the ladder's Stockfish moves.
+    ladder_nodes: int = 200
+    # Games per pair in the ladder's round robin.
+    games_per_pair: int = 4
+    # Transformer depth, width and heads of the move model.
+    n_layer: int = 4
+    n_embd: int = 128
+    n_head: int = 4
+    # Training schedule of each cutoff's model.
+    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(
+        steps=3000, batch_size=64, lr=2e-3, warmup_steps=100, checkpoint_every=500))
+    # Sampling temperatures at which each model is rated.
+    temperatures: tuple[float, ...] = PAPER_TEMPERATURES
+    # Rated games per (cutoff, temperature) against the ladder.
+    rated_games: int = 24
+    # Temperatures at which the ideal learner (exact mixture) is rated.
+    ideal_temperatures: tuple[float, ...] = (0.001, 1.0)
+    # Sample only legal moves (True) or the whole vocabulary with resample-then-forfeit (False).
+    legal_only: bool = True
+    # Favor analysis: the low temperature compared with τ = 1, and positions (from the model's games) used.
+    favor_temperature: float = 0.001
+    favor_positions: int = 300
+    # Action entropy: a state is "common" when it occurs at least this many times in all corpora together.
+    entropy_min_count: int = 5
+    # Fraction of each cutoff's games held out for the move-prediction diagnostic.
+    heldout_fraction: float = 0.1
+    # Device for training: auto (CUDA if present), cpu or cuda.
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.training, dict):
+            self.training = TrainingConfig(**self.training)
+        for name in ("bands", "ladder_skills", "temperatures", "ideal_temperatures"):
+            setattr(self, name, tuple(getattr(self, name)))
+        if self.cutoffs is not None:
+            self.cutoffs = tuple(float(c) for c in self.cutoffs)
+            _check(len(self.cutoffs) > 0, "cutoffs must list at least one rating (or be left unset).")
+        _check(len(self.bands) > 0 and all(b in BAND_NAMES for b in self.bands),
+               f"bands must be names from {', '.join(BAND_NAMES)}, got {list(self.bands)}.")
+        _check(len(set(self.bands)) == len(self.bands), "bands must not repeat.")
+        for name in ("score_depth", "players_per_band", "games_per_band", "ladder_nodes", "games_per_pair",
+                     "n_layer", "n_embd", "n_head", "rated_games", "favor_positions", "entropy_min_count",
+                     "max_plies"):
+            _check(int(getattr(self, name)) >= 1, f"{name} must be at least 1, got {getattr(self, name)}.")
+        _check(self.players_per_band >= 2, f"players_per_band must be at least 2 (games are within a band), "
+                                            f"got {self.players_per_band}.")
+        _check(self.random_plies >= 0, f"random_plies must be >= 0, got {self.random_plies}.")
+        _check(all(0 <= s <= 20 for s in self.ladder_skills), "ladder_skills must be Stockfish levels 0-20.")
+        _check(len(self.temperatures) > 0 and all(t > 0 for t in self.temperatures),
+               "temperatures must be positive numbers.")
+        _check(all(t > 0 for t in self.ideal_temperatures), "ideal_temperatures must be positive numbers.")
+        _check(self.favor_temperature > 0, "favor_temperature must be positive.")
+        _check(0 < self.heldout_fraction < 0.5, f"heldout_fraction must be in (0, 0.5), got {self.heldout_fraction}.")
+        _check(self.n_embd % self.n_head == 0 and (self.n_embd // self.n_head) % 2 == 0,
+               f"n_embd {self.n_embd} must split into {self.n_head} heads of even size.")
+        _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
+
+    @classmethod
+    def for_scale(cls, scale: str, **overrides: Any) -> ChessConfig:
+        if scale not in SCALES:
+            raise TranscendError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}.")
+        base: dict[str, Any] = {}
+        if scale == "tiny":  # tests: seconds, not science
+            base = dict(bands=("novice", "club"), players_per_band=2, games_per_band=4, max_plies=40,
+                        score_depth=1, ladder_skills=(0,), ladder_nodes=50, games_per_pair=2, n_layer=1, n_embd=32,
+                        n_head=2, training=TrainingConfig(steps=20, batch_size=8, lr=2e-3, warmup_steps=2,
+                                                          checkpoint_every=10),
+                        temperatures=(0.01, 1.0), rated_games=2, ideal_temperatures=(0.01,), favor_positions=10,
+                        entropy_min_count=2, heldout_fraction=0.25)
+        elif scale == "paper":
+            base = dict(bands=BAND_NAMES, players_per_band=4, games_per_band=3000, max_plies=200,
+                        ladder_skills=(0, 2, 4, 6, 8), games_per_pair=10, n_layer=6, n_embd=256, n_head=8,
+                        training=TrainingConfig(steps=20000, batch_size=128, lr=1e-3, warmup_steps=500,
+                                                checkpoint_every=1000),
+                        rated_games=200, ideal_temperatures=(0.001, 0.1, 1.0), favor_positions=1000)
+        base.update(overrides)
+        return cls(**base)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ChessConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        _check(not unknown, f"unknown chess config field(s): {', '.join(sorted(unknown))}.")
+        return cls(**d)
+
+    def hash(self, *sections: str) -> str:
+        d = self.to_dict()
+        if sections:
+            d = {k: d.get(k) for k in sections}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(tomli_w.dumps(self.to_dict()).encode())
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> ChessConfig:
+        try:
+            return cls.from_dict(tomllib.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise TranscendError(f"chess config '{path}' does not exist.") from None
+        except tomllib.TOMLDecodeError as e:
+            raise TranscendError(f"chess config '{path}' is not valid TOML ({e}).") from None

@@ -1,0 +1,216 @@
+"""The chess move model: the lab's GPT reading a board state and writing one move token.
+
+* **Model.** :class:`~transcend.learner.model.GPT` over the 67 input tokens of
+  ``world/chess/corpus.py``; the logits at the last (query) token, restricted to the
+  1,968 move tokens, are the move distribution.
+* **Loss.** Only the move is predicted (the board state is input). The loss is the
+  cross-entropy over the *legal* moves of the position plus the cross-entropy over the
+  whole move vocabulary: both have the players' mixture as their optimum (players only
+  play legal moves); the first concentrates learning on which legal move is chosen,
+  the second teaches the model which moves are legal at all (needed only by
+  full-vocabulary sampling).
+* **Sampling** at temperature τ: ``softmax(logits / τ)``. By default over the legal
+  moves only (*legal masking*). With ``legal_only=False`` the model samples from the
+  whole vocabulary with the documented rule: an illegal move is counted and the model
+  samples again, at most :data:`MAX_RESAMPLES` times; if the last draw is still
+  illegal, the model **forfeits** the game (:class:`Forfeit`). Illegal draws and
+  forfeits are counted on the player and reported.
+* **Training.** AdamW with warm-up and cosine decay (``learner/train.py``'s schedule),
+  batches a pure function of (seed, step), atomic checkpoints, resume.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import chess
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from transcend.config import TrainingConfig
+from transcend.errors import TranscendError
+from transcend.learner.model import GPT, GPTConfig
+from transcend.learner.train import CHECKPOINT, load_checkpoint, lr_at, save_checkpoint
+from transcend.world.chess.corpus import (N_INPUT_TOKENS, N_MOVES, SEQ_LEN, VOCAB_SIZE, MoveCorpus, encode_board,
+                                          legal_tokens, token_move)
+
+#: Full-vocabulary sampling: at most this many new draws after an illegal one, then forfeit.
+MAX_RESAMPLES = 5
+
+
+class Forfeit(Exception):
+    """Raised by a model player whose last allowed draw was still an illegal move."""
+
+    def __init__(self, name: str, fen: str, illegal: list[str]):
+        super().__init__(f"{name} forfeits in {fen}: {1 + MAX_RESAMPLES} illegal moves in a row ({', '.join(illegal)})")
+        self.name = name
+
+
+def policy_model(n_layer: int = 4, n_head: int = 4, n_embd: int = 128) -> GPT:
+    return GPT(GPTConfig(vocab_size=VOCAB_SIZE, block_size=SEQ_LEN, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
+
+
+def move_logits(model: GPT, inputs: torch.Tensor) -> torch.Tensor:
+    """(B, 67) input ids -> (B, 1968) logits over the move vocabulary.
+
+    The GPT's own forward pass, except that the output head is applied to the last
+    (query) position only and only its move rows are used (the head over all 67
+    positions and all 2,111 tokens would cost more than a small model's blocks).
+    """
+    T = inputs.shape[1]
+    x = model.wte(inputs)
+    cos, sin = model.rope_cos[:T].to(x.dtype), model.rope_sin[:T].to(x.dtype)
+    for block in model.blocks:
+        x = block(x, cos, sin)
+    h = model.ln_f(x[:, -1])
+    return F.linear(h, model.head.weight[N_INPUT_TOKENS:])
+
+
+def policy_loss(logits: torch.Tensor, targets: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the legal moves + cross-entropy over all moves (targets are move indices)."""
+    logits = logits.float()
+    masked = logits.masked_fill(~legal, float("-inf"))
+    return F.cross_entropy(masked, targets) + F.cross_entropy(logits, targets)
+
+
+class PolicyBatches:
+    """Random examples, a pure function of (seed, step)."""
+
+    def __init__(self, corpus: MoveCorpus, batch_size: int, seed: int):
+        if len(corpus) == 0:
+            raise TranscendError("the chess corpus holds no moves to train on.")
+        self.corpus, self.batch_size, self.seed = corpus, batch_size, seed
+        self.inputs = torch.from_numpy(corpus.inputs.astype(np.int64))
+        self.targets = torch.from_numpy(corpus.targets.astype(np.int64) - N_INPUT_TOKENS)
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, 0x6368, step])
+        rows = rng.integers(0, len(self.corpus), size=self.batch_size)
+        t = torch.from_numpy(rows)
+        return self.inputs[t], self.targets[t], torch.from_numpy(self.corpus.legal_mask(rows))
+
+
+def train_policy(model: GPT, corpus: MoveCorpus, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0,
+                 resume: bool = False, device: torch.device | None = None, progress: bool = True,
+                 stop_after: int | None = None) -> dict:
+    """Train in place; returns {'losses', 'steps', 'examples_per_s'}. ``stop_after`` ends early (tests)."""
+    device = device or torch.device("cpu")
+    model.to(device)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optim = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                               {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    start, losses = 0, []
+    ckpt_path = Path(ckpt_dir) / CHECKPOINT
+    if resume and ckpt_path.is_file():
+        ckpt = load_checkpoint(ckpt_path, device)
+        if ckpt["gpt"] != asdict(model.cfg):
+            raise TranscendError(f"checkpoint {ckpt_path} was made for another model shape; "
+                                 "resume with the config that made it.")
+        model.load_state_dict(ckpt["model"])
+        optim.load_state_dict(ckpt["optim"])
+        start, losses = int(ckpt["step"]), list(ckpt.get("losses", []))
+    batches = PolicyBatches(corpus, cfg.batch_size, seed)
+    model.train()
+    t0, seen = time.perf_counter(), 0
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", unit="step",
+               disable=not progress, leave=False)
+    for step in bar:
+        for g in optim.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        x, y, legal = (t.to(device) for t in batches(step))
+        loss = policy_loss(move_logits(model, x), y, legal)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optim.step()
+        seen += len(y)
+        losses.append(loss.item())
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        done = step + 1
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps or (stop_after and done >= stop_after):
+            save_checkpoint(ckpt_path, model, optim, done, losses)
+        if stop_after and done >= stop_after:
+            break
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    model.eval()
+    return {"losses": losses, "steps": len(losses), "examples_per_s": seen / elapsed if elapsed > 0 else 0.0}
+
+
+def load_policy(path: Path) -> GPT:
+    ckpt = load_checkpoint(Path(path))
+    model = GPT(GPTConfig(**ckpt["gpt"]))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def predict_logits(model: GPT, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Move logits (N, 1968) for an array of encoded positions."""
+    model.eval()
+    out = []
+    for i in range(0, len(inputs), batch_size):
+        x = torch.from_numpy(inputs[i:i + batch_size].astype(np.int64))
+        out.append(move_logits(model, x).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, N_MOVES), dtype=np.float32)
+
+
+def tempered(logits: np.ndarray, tau: float) -> np.ndarray:
+    """softmax(logits / τ) along the last axis; -inf logits get probability 0."""
+    if not tau > 0:
+        raise TranscendError(f"temperature must be positive, got {tau}.")
+    z = logits / tau
+    z = z - np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class PolicyPlayer:
+    """The trained model as a player at temperature ``tau`` (a MoveChooser)."""
+
+    def __init__(self, model: GPT, tau: float, *, name: str | None = None, legal_only: bool = True) -> None:
+        if not tau > 0:
+            raise TranscendError(f"temperature must be positive, got {tau}.")
+        self.model, self.tau, self.legal_only = model, float(tau), legal_only
+        self.name = name or f"model-t{tau:g}"
+        self.moves = 0
+        self.illegal_draws = 0
+        self.forfeits = 0
+
+    @torch.no_grad()
+    def logits(self, board: chess.Board) -> np.ndarray:
+        x = torch.from_numpy(encode_board(board).astype(np.int64))[None]
+        return move_logits(self.model, x)[0].float().numpy().astype(np.float64)
+
+    def distribution(self, board: chess.Board) -> dict[str, float]:
+        """The model's probability of each legal move at ``tau`` (legal masking)."""
+        logits = self.logits(board)
+        tokens = legal_tokens(board)
+        probs = tempered(logits[np.asarray(tokens) - N_INPUT_TOKENS], self.tau)
+        return {token_move(board, t).uci(): float(p) for t, p in zip(tokens, probs, strict=True)}
+
+    def choose_move(self, board: chess.Board, rng: np.random.Generator) -> chess.Move:
+        self.moves += 1
+        logits = self.logits(board)
+        if self.legal_only:
+            tokens = np.asarray(legal_tokens(board))
+            probs = tempered(logits[tokens - N_INPUT_TOKENS], self.tau)
+            return token_move(board, int(tokens[int(rng.choice(len(tokens), p=probs))]))
+        probs = tempered(logits, self.tau)
+        illegal: list[str] = []
+        for _ in range(1 + MAX_RESAMPLES):
+            move = token_move(board, N_INPUT_TOKENS + int(rng.choice(N_MOVES, p=probs)))
+            if move in board.legal_moves:
+                return move
+            self.illegal_draws += 1
+            illegal.append(move.uci())
+        self.forfeits += 1
+        raise Forfeit(self.name, board.fen(), illegal)

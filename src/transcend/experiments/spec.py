@@ -75,6 +75,8 @@ class Experiment:
     scale: str = "custom"
 
     def __post_init__(self) -> None:
+        if not self.name or self.name.startswith(".") or any(c in self.name for c in "/\\\0"):
+            raise TranscendError(f"experiment name {self.name!r} must be a folder name: no '/', '\\', or leading '.'.")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise TranscendError(f"experiment {self.name}: seeds must be whole numbers >= 0, got {self.seeds}.")
         for grid in self.grids:

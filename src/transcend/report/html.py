@@ -317,10 +317,10 @@ def _fmt(v: Any) -> str:
     return "–" if v is None else str(v)
 
 
-def _sample_text(exp_dir: Path, lines: int = 6) -> str:
+def _sample_text(exp_dir: Path, lines: int = 40) -> str:
     for run_dir in sorted(p for p in exp_dir.iterdir() if (p / "corpus" / "sample.txt").is_file()):
         text = (run_dir / "corpus" / "sample.txt").read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[:lines])
+        return "\n".join(line for line in text.splitlines() if line.strip())  # the corpus's own sample
     return ""
 
 
@@ -348,7 +348,8 @@ def render_report(exp_dir: Path) -> str:
     config = json.dumps({k: spec.get(k) for k in ("scale", "base", "grid", "seeds", "study", "study_options")},
                         indent=2, default=str)
     sample = _sample_text(exp_dir)
-    sample_html = f"<h2>A sample of the training text</h2><pre>{_e(sample)}</pre>" if sample else ""
+    sample_html = (f"<h2>A sample of the training text</h2><details><summary>first paragraphs of one run's corpus"
+                   f"</summary><pre>{_e(sample)}</pre></details>" if sample else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>transcend: {_e(spec['name'])}</title>
 <style>

@@ -1,0 +1,81 @@
+"""The HTML report: self-contained, escaped, and its figures render in a real headless browser."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from transcend.errors import TranscendError
+from transcend.experiments.registry import scale_base
+from transcend.experiments.runner import run_experiment
+from transcend.experiments.spec import Experiment
+from transcend.report.html import write_report
+
+HOSTILE_PERSON = '<script>alert("person")</script> & Co'
+HOSTILE_COUNTRY = "<img src=x onerror=alert(1)>"
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory):
+    """A tiny experiment on a user's graph whose names are HTML."""
+    tmp = tmp_path_factory.mktemp("report")
+    lines = []
+    for i in range(40):
+        name = HOSTILE_PERSON if i == 0 else f"Person{i}"
+        lines.append(f"{name}\tcountry of citizenship\t{HOSTILE_COUNTRY if i % 2 == 0 else f'Land{i % 5}'}")
+        lines.append(f"{name}\toccupation\tJob{i % 4}")
+    (tmp / "triples.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    base = scale_base("tiny")
+    base["world"] = {"triples": str(tmp / "triples.tsv")}
+    exp = Experiment("hostile <b>bold & \"q\"", "a description with <i>markup</i> & ampersands", base,
+                     {"experts.experts": [1, 3]}, seeds=[0, 1])
+    summary = run_experiment(exp, tmp / "root", progress=False, log=lambda m: None)
+    assert summary["ran"] == 4 and not summary["failed"]
+    return write_report(exp.name, tmp / "root")
+
+
+def test_report_is_self_contained_and_escaped(hostile_report):
+    page = hostile_report.read_text(encoding="utf-8")
+    assert "<script" not in page and "<img src=x" not in page and "<b>bold" not in page and "<i>markup" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page  # the name is shown, as text
+    assert "hostile &lt;b&gt;bold &amp; &quot;q&quot;" in page and "&amp; ampersands" in page
+    imgs = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert imgs and all(src.startswith("data:image/png;base64,") for src in imgs)
+    assert not re.search(r'(src|href)="(http|//|file:)', page)  # nothing fetched from outside
+    assert page.count("<tr>") == 1 + 4  # header + one row per run
+    assert "&quot;seeds&quot;: [" in page  # the config
+
+
+def test_report_of_missing_experiment_is_one_sentence(tmp_path):
+    with pytest.raises(TranscendError, match="no experiment named 'nope'"):
+        write_report("nope", tmp_path)
+    with pytest.raises(TranscendError, match="must be a folder name"):
+        Experiment("../x", "", scale_base("tiny"))
+
+
+def test_figures_render_in_headless_chromium(hostile_report, tmp_path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (apt-get install chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    probe = ("<script>window.addEventListener('load', () => { const w = [...document.images]"
+             ".map(i => i.complete ? i.naturalWidth : 0); const p = document.createElement('pre');"
+             " p.id = 'widths'; p.textContent = 'WIDTHS=' + w.join(','); document.body.appendChild(p); });</script>")
+    page = tmp_path / "page.html"
+    page.write_text(hostile_report.read_text(encoding="utf-8").replace("</body>", probe + "</body>"),
+                    encoding="utf-8")
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="widths">WIDTHS=([0-9,]*)</pre>', proc.stdout)
+    assert m, f"chromium printed no widths; stderr: {proc.stderr[-1500:]}"
+    widths = [int(w) for w in m.group(1).split(",") if w]
+    n_imgs = hostile_report.read_text(encoding="utf-8").count("<img ")
+    assert len(widths) == n_imgs >= 1
+    assert all(w > 100 for w in widths)
+    # the hostile names stayed text in the browser's DOM too
+    assert "<img src=x" not in proc.stdout and "&lt;img src=x onerror=alert(1)&gt;" in proc.stdout

@@ -134,6 +134,22 @@ def test_one_corpus_serves_every_learner_setting(tmp_path):
         assert link.resolve() == corpora[0].resolve()
 
 
+def test_a_run_finished_by_another_experiment_is_reused_not_retrained(tmp_path):
+    base = scale_base("tiny")
+    first = run_experiment(Experiment("a", "", base, {"experts.experts": [1, 3]}), tmp_path, **QUIET)
+    assert first["ran"] == 2
+    b = Experiment("b", "", base, {"experts.experts": [3]}, study="vote", study_options={"k": [1, 5], "trials": 4})
+    second = run_experiment(b, tmp_path, **QUIET)
+    assert second["ran"] == 1 and not second["failed"]
+    run_id = b.expand()[0].run_id
+    assert _log_lines(tmp_path / "b", "reuse") == [run_id] and "from=a reuse" in (tmp_path / "b" / LOG).read_text()
+    ckpt = "checkpoints/latest.pt"
+    assert (tmp_path / "b" / run_id / ckpt).read_bytes() == (tmp_path / "a" / run_id / ckpt).read_bytes()
+    rows = read_results(tmp_path / "b" / run_id)
+    assert {r["experiment"] for r in rows} == {"b"} and any(r["metric"] == "vote.inference" for r in rows)
+    assert len(list(corpus_cache(tmp_path).iterdir())) == 2  # nothing rebuilt for b
+
+
 _SWEEP = textwrap.dedent("""
     import sys
     from pathlib import Path

@@ -10,7 +10,9 @@ Layout under ``root`` (default ``runs/experiments``)::
                                     one corpus serves every learner setting trained on it
 
 A run is finished when its ``results.parquet`` exists (written last, atomically);
-finished runs are skipped, unfinished ones continue from their last checkpoint.
+finished runs are skipped, unfinished ones continue from their last checkpoint,
+and a run that another experiment under the same root already finished (same
+config hash) is copied from there instead of trained again.
 Corpora are built first (each distinct one once, in parallel), then the runs.
 The same two task functions run in a local ``ProcessPoolExecutor`` or as Ray
 remote tasks (``ray_address``: a cluster's address, or ``"local"`` to start one).
@@ -84,7 +86,12 @@ def execute_run(cfg_dict: dict, run_dir: str, corpus_dir: str | None, experiment
     _log(exp_dir, f"start {cfg.hash()}")
     out.mkdir(parents=True, exist_ok=True)
     if not (out / CONFIG).is_file():
-        cfg.save(out / CONFIG)
+        source = _finished_elsewhere(out, cfg.hash())
+        if source is not None:
+            _reuse(source, out)
+            _log(exp_dir, f"from={source.parent.name} reuse {cfg.hash()}")
+        else:
+            cfg.save(out / CONFIG)
     if corpus_dir is not None and not (out / "corpus").exists():
         link = out / "corpus"
         try:
@@ -96,6 +103,37 @@ def execute_run(cfg_dict: dict, run_dir: str, corpus_dir: str | None, experiment
     write_results(out, metrics_rows(metrics, cfg, experiment, extra))
     _log(exp_dir, f"done {cfg.hash()}")
     return {"run_id": cfg.hash(), "status": "done", "seconds": time.perf_counter() - t0}
+
+
+def _finished_elsewhere(out: Path, run_id: str) -> Path | None:
+    """The same run (same config hash), finished in another experiment's folder under the same root."""
+    for other in sorted(out.parent.parent.glob(f"*/{run_id}")):
+        if other.resolve() != out.resolve() and (other / "metrics.json").is_file() and (other / "config.toml").is_file():
+            return other
+    return None
+
+
+def _reuse(source: Path, out: Path) -> None:
+    """Copy a finished run (checkpoint, plots, then config, then metrics) into ``out``; link its corpus.
+
+    Metrics come last: their presence marks the run finished, so an interrupted copy is redone."""
+    import shutil
+
+    if (source / "corpus").exists() and not (out / "corpus").exists():
+        try:
+            (out / "corpus").symlink_to(os.path.relpath((source / "corpus").resolve(), out))
+        except OSError:
+            pass
+    for f in sorted(source.iterdir()):
+        if f.name in ("corpus", RESULTS, "config.toml", "metrics.json") or f.suffix == ".json":
+            continue  # results and study files are written anew for this experiment
+        if f.is_dir():
+            shutil.copytree(f, out / f.name, dirs_exist_ok=True)
+        elif f.is_file():
+            shutil.copy2(f, out / f.name)
+    for name in ("config.toml", "metrics.json"):
+        shutil.copy2(source / name, out / (name + ".tmp"))
+        os.replace(out / (name + ".tmp"), out / name)
 
 
 # --- executing many tasks -------------------------------------------------------------------------------------
@@ -177,7 +215,8 @@ def run_experiment(exp: Experiment, root: Path = DEFAULT_ROOT, *, workers: int =
     cache = corpus_cache(root)
     corpora: dict[str, RunSpec] = {}
     for r in todo:
-        if not (exp_dir / r.run_id / "metrics.json").is_file():
+        if not (exp_dir / r.run_id / "metrics.json").is_file() and \
+                _finished_elsewhere(exp_dir / r.run_id, r.run_id) is None:
             corpora.setdefault(corpus_key(r.config), r)
     need = [(r.config.to_dict(), str(cache / key)) for key, r in corpora.items()
             if not (cache / key / "manifest.json").is_file()]

@@ -25,6 +25,7 @@ and on Ctrl-C.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -38,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from transcend import __version__
-from transcend.chess_config import ChessConfig
+from transcend.chess_config import CHESS_BANDS, ChessConfig
 from transcend.errors import TranscendError
 from transcend.evaluate import chess_analyses
 from transcend.evaluate.chess_ideal import IdealPlayer, Mixture
@@ -48,7 +49,7 @@ from transcend.learner.train import CHECKPOINT, pick_device
 from transcend.world.chess.corpus import MoveCorpus, build_corpus
 from transcend.world.chess.engine import Engine, SearchLimit
 from transcend.world.chess.games import GameRecord, play_match, read_pgn, record_from_pgn, write_pgn
-from transcend.world.chess.players import (DEFAULT_BANDS, EnginePlayer, MoveScorer, RandomMover, ScoreCache,
+from transcend.world.chess.players import (EnginePlayer, MoveScorer, RandomMover, ScoreCache,
                                            SimulatedPlayer, make_population)
 
 CONFIG = "config.toml"
@@ -84,7 +85,7 @@ class World:
             cache_path = run_dir / SCORES
             cache = ScoreCache.load(cache_path) if cache_path.is_file() else ScoreCache()
             self.scorer = MoveScorer(self.engine, SearchLimit(depth=cfg.score_depth), cache)
-            bands = [b for b in DEFAULT_BANDS if b.name in cfg.bands]
+            bands = [b for b in CHESS_BANDS if b.name in cfg.bands]
             self.players: list[SimulatedPlayer] = make_population(self.scorer, cfg.players_per_band, bands=bands,
                                                                   seed=cfg.seed)
         except BaseException:
@@ -165,7 +166,9 @@ def resolve_cutoffs(cfg: ChessConfig, ladder: Ladder, players: list[SimulatedPla
     """The rating cutoffs of the run; a cutoff below every player is an error."""
     ratings = {p.name: ladder.ratings[p.name].rating for p in players}
     if cfg.cutoffs is None:
-        cutoffs = sorted({round(max(ratings[p.name] for p in players if p.band == b), 1) for b in cfg.bands})
+        # rounded up to a tenth, so that the band's strongest player stays inside its cutoff
+        cutoffs = sorted({math.ceil(10 * max(ratings[p.name] for p in players if p.band == b)) / 10
+                          for b in cfg.bands})
     else:
         cutoffs = sorted(cfg.cutoffs)
     weakest = min(ratings.values())
@@ -356,9 +359,10 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
                            "by_cutoff": {k: chess_analyses.action_entropy(m, states) for k, m in mixtures.items()}}
                 _atomic_json(ent_path, entropy)
             world.save_cache()
+            engine_name = world.engine.name
         metrics = {
             "experiment": "chess", "run_dir": str(run_dir), "config": cfg.to_dict(), "version": __version__,
-            "python": platform.python_version(), "torch": torch.__version__, "engine": world.engine.name,
+            "python": platform.python_version(), "torch": torch.__version__, "engine": engine_name,
             "ladder": {k: {"rating": r.rating, "rd": r.rd} for k, r in ladder.ratings.items()},
             "cutoffs": results, "entropy": entropy, "timings": timings,
             "seconds": time.perf_counter() - t_start,

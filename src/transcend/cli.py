@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--cot", action="store_true",
                      help="chain of thought: two-hop facts as 'What is the r2 of the r1 of a? b ; c'")
     _add_experiment_commands(sub)
+    from transcend.chess_cli import add_chess_parser  # the chess experiment: `transcend chess ...`
+
+    add_chess_parser(sub)
     return parser
 
 
@@ -266,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run(cfg, out, args)
         if args.command in ("reproduce", "results", "report"):
             return _experiment_command(args)
+        if args.command == "chess":
+            from transcend.chess_cli import main_chess
+
+            return main_chess(args)
         args._explicit = _explicit_flags(argv)
         cfg = config_from_args(args, args.mode)
         out = Path(args.out) if args.out else Path("runs") / f"{cfg.mode}-{cfg.hash()}"

@@ -27,8 +27,7 @@ import chess
 import numpy as np
 
 from transcend.evaluate.chess_ideal import Mixture, entropy
-from transcend.learner.chess_policy import predict_logits, tempered
-from transcend.learner.model import GPT
+from transcend.learner.chess_policy import ChessPolicy, predict_logits, tempered
 from transcend.world.chess.corpus import N_INPUT_TOKENS, MoveCorpus, encode_board, legal_tokens, token_move
 from transcend.world.chess.players import MoveScorer
 
@@ -46,7 +45,7 @@ def _legal_probs(logits: np.ndarray, tokens: np.ndarray, tau: float) -> np.ndarr
     return tempered(logits[tokens - N_INPUT_TOKENS], tau)
 
 
-def move_prediction(model: GPT, heldout: MoveCorpus, mixture: Mixture, max_positions: int = 2000,
+def move_prediction(model: ChessPolicy, heldout: MoveCorpus, mixture: Mixture, max_positions: int = 2000,
                     seed: int = 0) -> dict:
     """Held-out diagnostics of how well the model learnt the mixture (see module doc)."""
     rng = np.random.default_rng([seed, 0xD1A6])
@@ -74,7 +73,7 @@ def move_prediction(model: GPT, heldout: MoveCorpus, mixture: Mixture, max_posit
             "kl_mixture_model": (ce_model - ce_self) / n}
 
 
-def favor(model: GPT, fens: Sequence[str], scorer: MoveScorer, tau_low: float, seed: int = 0) -> dict:
+def favor(model: ChessPolicy, fens: Sequence[str], scorer: MoveScorer, tau_low: float, seed: int = 0) -> dict:
     """Favor of sampling at ``tau_low`` over τ = 1 at ``fens`` (see module doc)."""
     values = []
     if fens:

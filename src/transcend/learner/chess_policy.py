@@ -1,8 +1,15 @@
-"""The chess move model: the lab's GPT reading a board state and writing one move token.
+"""The chess move model: the lab's GPT reading a board state, scoring moves by their squares.
 
-* **Model.** :class:`~transcend.learner.model.GPT` over the 67 input tokens of
-  ``world/chess/corpus.py``; the logits at the last (query) token, restricted to the
-  1,968 move tokens, are the move distribution.
+* **Model.** :class:`ChessPolicy`: the blocks of :class:`~transcend.learner.model.GPT`
+  (causal, rotary) over the 66 input tokens of ``world/chess/corpus.py`` (two global
+  tokens, then the squares a1..h8), and a *square-pair* move head: the logit of a move
+  from square a to square b is ``q(h_a) · k(h_b) / sqrt(d) + bias[move]``, where h_s is
+  the hidden state at square s (q, k linear maps; the bias, one number per move of the
+  1,968-move vocabulary, also tells promotions apart). Why: a head that reads one
+  summary vector and outputs 1,968 independent move logits must learn every move
+  separately ("exd5 is good when d5 holds an undefended piece"); scoring a move from the
+  states of its two squares shares what is learnt about a square across all moves
+  that touch it. With few games this learnt; the one-vector head did not (docs/chess.md).
 * **Loss.** Only the move is predicted (the board state is input). The loss is the
   cross-entropy over the *legal* moves of the position plus the cross-entropy over the
   whole move vocabulary: both have the players' mixture as their optimum (players only
@@ -21,6 +28,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +36,7 @@ from pathlib import Path
 import chess
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
@@ -35,8 +44,8 @@ from transcend.config import TrainingConfig
 from transcend.errors import TranscendError
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import CHECKPOINT, load_checkpoint, lr_at, save_checkpoint
-from transcend.world.chess.corpus import (N_INPUT_TOKENS, N_MOVES, SEQ_LEN, VOCAB_SIZE, MoveCorpus, encode_board,
-                                          legal_tokens, token_move)
+from transcend.world.chess.corpus import (N_GLOBAL, N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, encode_board,
+                                          legal_tokens, move_squares, token_move)
 
 #: Full-vocabulary sampling: at most this many new draws after an illegal one, then forfeit.
 MAX_RESAMPLES = 5
@@ -50,24 +59,45 @@ class Forfeit(Exception):
         self.name = name
 
 
-def policy_model(n_layer: int = 4, n_head: int = 4, n_embd: int = 128) -> GPT:
-    return GPT(GPTConfig(vocab_size=VOCAB_SIZE, block_size=SEQ_LEN, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
+class ChessPolicy(nn.Module):
+    """GPT blocks over the board tokens + a square-pair move head (see module doc)."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.gpt = GPT(cfg)
+        self.q = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.k = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.move_bias = nn.Parameter(torch.zeros(N_MOVES))
+        frm, to = move_squares()
+        self.register_buffer("from_sq", torch.from_numpy(frm), persistent=False)
+        self.register_buffer("to_sq", torch.from_numpy(to), persistent=False)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, 66) input ids -> (B, 1968) move logits."""
+        g = self.gpt
+        T = inputs.shape[1]
+        x = g.wte(inputs)
+        cos, sin = g.rope_cos[:T].to(x.dtype), g.rope_sin[:T].to(x.dtype)
+        for block in g.blocks:
+            x = block(x, cos, sin)
+        h = g.ln_f(x[:, N_GLOBAL:])  # (B, 64, d): the squares
+        pair = self.q(h) @ self.k(h).transpose(1, 2) / math.sqrt(h.shape[-1])  # (B, 64 from, 64 to)
+        return pair[:, self.from_sq, self.to_sq] + self.move_bias
 
 
-def move_logits(model: GPT, inputs: torch.Tensor) -> torch.Tensor:
-    """(B, 67) input ids -> (B, 1968) logits over the move vocabulary.
+def policy_model(n_layer: int = 2, n_head: int = 4, n_embd: int = 64) -> ChessPolicy:
+    # The GPT's own output head is unused; a vocabulary of the input tokens keeps it small.
+    return ChessPolicy(GPTConfig(vocab_size=N_INPUT_TOKENS, block_size=SEQ_LEN, n_layer=n_layer, n_head=n_head,
+                                 n_embd=n_embd))
 
-    The GPT's own forward pass, except that the output head is applied to the last
-    (query) position only and only its move rows are used (the head over all 67
-    positions and all 2,111 tokens would cost more than a small model's blocks).
-    """
-    T = inputs.shape[1]
-    x = model.wte(inputs)
-    cos, sin = model.rope_cos[:T].to(x.dtype), model.rope_sin[:T].to(x.dtype)
-    for block in model.blocks:
-        x = block(x, cos, sin)
-    h = model.ln_f(x[:, -1])
-    return F.linear(h, model.head.weight[N_INPUT_TOKENS:])
+
+def move_logits(model: ChessPolicy, inputs: torch.Tensor) -> torch.Tensor:
+    """(B, 66) input ids -> (B, 1968) logits over the move vocabulary."""
+    return model(inputs)
 
 
 def policy_loss(logits: torch.Tensor, targets: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
@@ -94,7 +124,7 @@ class PolicyBatches:
         return self.inputs[t], self.targets[t], torch.from_numpy(self.corpus.legal_mask(rows))
 
 
-def train_policy(model: GPT, corpus: MoveCorpus, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0,
+def train_policy(model: ChessPolicy, corpus: MoveCorpus, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0,
                  resume: bool = False, device: torch.device | None = None, progress: bool = True,
                  stop_after: int | None = None) -> dict:
     """Train in place; returns {'losses', 'steps', 'examples_per_s'}. ``stop_after`` ends early (tests)."""
@@ -144,16 +174,16 @@ def train_policy(model: GPT, corpus: MoveCorpus, cfg: TrainingConfig, ckpt_dir: 
     return {"losses": losses, "steps": len(losses), "examples_per_s": seen / elapsed if elapsed > 0 else 0.0}
 
 
-def load_policy(path: Path) -> GPT:
+def load_policy(path: Path) -> ChessPolicy:
     ckpt = load_checkpoint(Path(path))
-    model = GPT(GPTConfig(**ckpt["gpt"]))
+    model = ChessPolicy(GPTConfig(**ckpt["gpt"]))
     model.load_state_dict(ckpt["model"])
     model.eval()
     return model
 
 
 @torch.no_grad()
-def predict_logits(model: GPT, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict_logits(model: ChessPolicy, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Move logits (N, 1968) for an array of encoded positions."""
     model.eval()
     out = []
@@ -176,7 +206,7 @@ def tempered(logits: np.ndarray, tau: float) -> np.ndarray:
 class PolicyPlayer:
     """The trained model as a player at temperature ``tau`` (a MoveChooser)."""
 
-    def __init__(self, model: GPT, tau: float, *, name: str | None = None, legal_only: bool = True) -> None:
+    def __init__(self, model: ChessPolicy, tau: float, *, name: str | None = None, legal_only: bool = True) -> None:
         if not tau > 0:
             raise TranscendError(f"temperature must be positive, got {tau}.")
         self.model, self.tau, self.legal_only = model, float(tau), legal_only

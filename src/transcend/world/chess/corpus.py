@@ -16,18 +16,18 @@ the most of little data:
   capped at 2): 13 x 3 x 3 = 117 square tokens. These are facts of the rules
   (python-chess computes them), not engine judgements; they make "this piece hangs"
   visible in one token, which a small model otherwise needs many games to discover.
-* **One query token last.** 64 square tokens, a castling-rights token (16 values), an
-  en-passant-file token (9 values) and a query token; the model's output at the query
-  token, restricted to the move tokens, is the move distribution. The board state is
-  input only: the loss is on the move (see ``learner/chess_policy.py``), over the
-  legal moves of the position.
+* **Global tokens first, then the squares.** A castling-rights token (16 values) and an
+  en-passant-file token (9 values) come first, so that every square's position can
+  attend to them; then the 64 square tokens a1..h8. The model scores a move from the
+  hidden states at its from- and to-squares (``learner/chess_policy.py``). The board
+  state is input only: the loss is on the move, over the legal moves of the position.
 
 Move vocabulary: the 1,968 UCI moves that can ever be legal (queen-line and knight
 moves between squares, 1,792, plus 176 promotions), sorted; token id = number of input
 tokens + index.
 
-An example is (67 input token ids, target move id, legal move ids); a corpus stores
-them as numpy arrays (``inputs`` (N, 67) int16, ``targets`` (N,), legal moves as CSR
+An example is (66 input token ids, target move id, legal move ids); a corpus stores
+them as numpy arrays (``inputs`` (N, 66) int16, ``targets`` (N,), legal moves as CSR
 ``legal_offsets``/``legal_ids``) plus the position key and the player who moved.
 """
 
@@ -51,9 +51,9 @@ N_ATTACK = ATTACK_CAP + 1
 N_SQUARE_TOKENS = N_PIECE * N_ATTACK * N_ATTACK  # 117
 CASTLE_BASE = N_SQUARE_TOKENS  # 16 tokens
 EP_BASE = CASTLE_BASE + 16  # 9 tokens (no ep, files a-h)
-QUERY_TOKEN = EP_BASE + 9
-N_INPUT_TOKENS = QUERY_TOKEN + 1  # 143
-SEQ_LEN = 64 + 3
+N_INPUT_TOKENS = EP_BASE + 9  # 142
+N_GLOBAL = 2  # castling, en passant; then the 64 squares
+SEQ_LEN = N_GLOBAL + 64
 
 
 @lru_cache(maxsize=1)
@@ -85,6 +85,14 @@ def move_index() -> dict[str, int]:
     return {m: i for i, m in enumerate(move_vocabulary())}
 
 
+@lru_cache(maxsize=1)
+def move_squares() -> tuple[np.ndarray, np.ndarray]:
+    """From- and to-square (0-63) of every move of the vocabulary."""
+    moves = [chess.Move.from_uci(m) for m in move_vocabulary()]
+    return (np.array([m.from_square for m in moves], dtype=np.int64),
+            np.array([m.to_square for m in moves], dtype=np.int64))
+
+
 N_MOVES = 1968
 VOCAB_SIZE = N_INPUT_TOKENS + N_MOVES
 
@@ -102,7 +110,7 @@ def oriented(board: chess.Board) -> chess.Board:
 
 
 def encode_board(board: chess.Board) -> np.ndarray:
-    """The 67 input token ids of a position (side-to-move view)."""
+    """The 66 input token ids of a position (side-to-move view)."""
     b = oriented(board)
     us, them = chess.WHITE, chess.BLACK
     out = np.empty(SEQ_LEN, dtype=np.int16)
@@ -111,13 +119,12 @@ def encode_board(board: chess.Board) -> np.ndarray:
         p = 0 if piece is None else piece.piece_type + (0 if piece.color == us else 6)
         a_us = min(len(b.attackers(us, sq)), ATTACK_CAP)
         a_them = min(len(b.attackers(them, sq)), ATTACK_CAP)
-        out[sq] = (p * N_ATTACK + a_us) * N_ATTACK + a_them
+        out[N_GLOBAL + sq] = (p * N_ATTACK + a_us) * N_ATTACK + a_them
     castle = (int(b.has_kingside_castling_rights(us)) | int(b.has_queenside_castling_rights(us)) << 1
               | int(b.has_kingside_castling_rights(them)) << 2 | int(b.has_queenside_castling_rights(them)) << 3)
-    out[64] = CASTLE_BASE + castle
+    out[0] = CASTLE_BASE + castle
     ep = b.ep_square if b.has_legal_en_passant() else None
-    out[65] = EP_BASE + (0 if ep is None else 1 + chess.square_file(ep))
-    out[66] = QUERY_TOKEN
+    out[1] = EP_BASE + (0 if ep is None else 1 + chess.square_file(ep))
     return out
 
 
@@ -152,7 +159,7 @@ def legal_tokens(board: chess.Board) -> list[int]:
 class MoveCorpus:
     """Training examples: board-state inputs, the move played, the legal moves, who played it."""
 
-    inputs: np.ndarray  # (N, 67) int16
+    inputs: np.ndarray  # (N, 66) int16
     targets: np.ndarray  # (N,) int32 move token ids
     legal_offsets: np.ndarray  # (N + 1,) int64
     legal_ids: np.ndarray  # (sum of legal moves,) int16, token ids

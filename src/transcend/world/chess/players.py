@@ -43,6 +43,8 @@ from transcend.world.chess.engine import (
 )
 
 CACHE_FORMAT = "transcend-chess-scores/1"
+#: XORed into a player's seed for the misjudgements of its blind positions (a separate stream).
+BLIND_STREAM = 0x5EED_B11D
 
 
 @runtime_checkable
@@ -186,12 +188,25 @@ class PlayerStyle:
         non-blunders with frequent blunders.
     blind_spot_scale: standard deviation of the per-(position, move) misjudgement, in
         win-probability units.
+    blunder_rate: the share of positions that are this player's *blind positions*: there
+        the player misjudges every move by an extra ``blunder_scale * z`` (z standard
+        normal, a fixed function of player, position and move), so it plays a nearly
+        arbitrary move. Which positions are blind is a fixed function of (player seed,
+        position): the player always errs there, and different players err in different
+        positions -- errors that a vote of several players removes (default 0: none).
+    blunder_scale: size of the extra misjudgement in blind positions (win-probability units).
     """
 
     temperature: float
     blind_spot_scale: float
+    blunder_rate: float = 0.0
+    blunder_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.blunder_rate <= 1.0:
+            raise TranscendError(f"Blunder rate must be in [0, 1], got {self.blunder_rate!r}.")
+        if not (self.blunder_scale >= 0 and math.isfinite(self.blunder_scale)):
+            raise TranscendError(f"Blunder scale must be a finite number >= 0, got {self.blunder_scale!r}.")
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
             raise TranscendError(f"Player temperature must be a finite number >= 0, got {self.temperature!r}.")
         if not (self.blind_spot_scale >= 0 and math.isfinite(self.blind_spot_scale)):
@@ -230,7 +245,18 @@ class SimulatedPlayer:
             [winprobs[u] + (scale * hashed_normal(self.seed, pos, u) if scale else 0.0) for u in ucis],
             dtype=np.float64,
         )
+        if self.is_blind(board):
+            extra = self.style.blunder_scale
+            values += np.array([extra * hashed_normal(self.seed ^ BLIND_STREAM, pos, u) for u in ucis])
         return ucis, values
+
+    def is_blind(self, board: chess.Board) -> bool:
+        """Whether ``board`` is one of this player's blind positions (see PlayerStyle.blunder_rate)."""
+        rate = self.style.blunder_rate
+        if rate <= 0.0:
+            return False
+        digest = hashlib.blake2b(f"{self.seed}\x1fblind\x1f{position_key(board)}".encode(), digest_size=8).digest()
+        return (int.from_bytes(digest, "little") + 0.5) / 2**64 < rate
 
     def move_distribution(self, board: chess.Board) -> dict[str, float]:
         """The player's probability of each legal move (``softmax(values / T)``)."""
@@ -306,6 +332,8 @@ class StrengthBand:
     name: str
     temperature: tuple[float, float]  # (low, high)
     blind_spot_scale: tuple[float, float]
+    blunder_rate: tuple[float, float] = (0.0, 0.0)
+    blunder_scale: float = 1.0
 
 
 #: Default bands, weakest first. Nominal only: measure ratings with rated games.
@@ -344,9 +372,10 @@ def make_population(
             t = _log_uniform(rng, band.temperature)
             s = _log_uniform(rng, band.blind_spot_scale)
             player_seed = int(rng.integers(0, 2**63 - 1))
-            players.append(
-                SimulatedPlayer(f"{band.name}-{i:02d}", player_seed, PlayerStyle(t, s), scorer, band=band.name)
-            )
+            style = PlayerStyle(t, s)
+            if band.blunder_rate != (0.0, 0.0):  # drawn only then, so the default bands keep their streams
+                style = PlayerStyle(t, s, float(rng.uniform(*band.blunder_rate)), band.blunder_scale)
+            players.append(SimulatedPlayer(f"{band.name}-{i:02d}", player_seed, style, scorer, band=band.name))
     return players
 
 

@@ -177,6 +177,33 @@ class _Scripted(torch.nn.Module):
         return logits
 
 
+def test_relation_pair_prior_answers_the_most_common_trained_answer_of_the_pair(kg):
+    from collections import Counter
+    p = generalization_panel(kg, 5, train=60, validation=20, seed=0)
+    train = p.two_hop.subset(np.flatnonzero(p.split == SPLIT_TRAIN))
+    q = th.questions_of(p.two_hop.subset(np.flatnonzero(p.split == SPLIT_TEST)), len(kg.relations))
+    got = th.relation_pair_baseline(q, kg, train)
+    majority = th.majority_relation_baseline(q, kg)
+    by_pair: dict = {}
+    for r1, r2, c in zip(train.r1, train.r2, train.c):
+        by_pair.setdefault((int(r1), int(r2)), Counter())[int(c)] += 1
+    seen = 0
+    for i in range(len(q)):
+        counter = by_pair.get((int(q.r1[i]), int(q.r2[i])))
+        if counter is None:
+            assert got[i] == majority[i]
+            continue
+        seen += 1
+        top = max(counter.values())
+        answer = min(c for c, n in counter.items() if n == top)
+        correct = set(q.paths.c[q.path_question == i].tolist())
+        assert got[i] == float(answer in correct)
+    assert seen > 0
+    # with no training facts it is exactly the majority-relation baseline
+    empty = train.subset(np.array([], dtype=np.int64))
+    assert np.array_equal(th.relation_pair_baseline(q, kg, empty), majority)
+
+
 def test_cot_decoding_scores_the_answer_after_the_separator(kg):
     tok = generalization_tokenizer(kg)
     f = two_hop_facts(kg)
@@ -226,3 +253,14 @@ def test_cli_bad_generalization_input_exits_2_and_writes_nothing(tmp_path, capsy
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_answers_are_read_among_entity_tokens_in_this_mode():
+    from transcend.evaluate.model_eval import entity_logits_only
+    logits = torch.zeros(2, ENTITY_OFFSET + 8)  # special tokens, 5 entities, then words
+    logits[:, ENTITY_OFFSET + 6] = 9.0  # a word ("listed") would win over the whole vocabulary
+    logits[0, ENTITY_OFFSET + 2] = 1.0
+    logits[1, ENTITY_OFFSET + 4] = 2.0
+    masked = entity_logits_only(logits, num_entities=5)
+    assert masked.argmax(dim=1).tolist() == [ENTITY_OFFSET + 2, ENTITY_OFFSET + 4]
+    assert torch.isinf(masked[:, :ENTITY_OFFSET]).all() and torch.isinf(masked[:, ENTITY_OFFSET + 5:]).all()

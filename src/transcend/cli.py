@@ -98,17 +98,20 @@ def format_generalization_table(m: dict) -> str:
              f"{th['train']} within-expertise two-hop facts ×{th['repeat']}, phrasing {th['phrasing']} (one-hop) / "
              f"{th['two_hop_phrasing']} (two-hop), {cot}",
              f"one-hop accuracy (greedy)   {m['one_hop_accuracy']:.3f}   (best expert {m['one_hop_best_expert_accuracy']:.3f})",
-             f"{'':28}{'model':>9}{'best exp':>9}{'majority':>9}{'direct':>9}{'questions':>10}"]
+             f"{'':28}{'model':>9}{'best exp':>9}{'majority':>9}{'r1,r2':>9}{'direct':>9}{'questions':>10}"]
     for key, label in (("train", "two-hop, trained on"), ("within", "within-expertise (held out)"),
                        ("across", "across-expertise (test)")):
         e = sets[key]
         cells = [e.get("model_accuracy"), e.get("best_expert_accuracy"), e.get("majority_relation_baseline"),
-                 e.get("direct_connection_baseline")]
+                 e.get("relation_pair_baseline"), e.get("direct_connection_baseline")]
         lines.append(f"{label:28}" + "".join(f"{v:9.3f}" if v is not None else f"{'–':>9}" for v in cells)
                      + f"{e['questions']:10d}")
     if "bridge_accuracy" in sets["across"]:
         lines.append(f"bridge named correctly (across): {sets['across']['bridge_accuracy']:.3f}")
     a = sets["across"]
+    if a.get("model_accuracy_beyond_priors") is not None:
+        lines.append(f"across, questions neither prior answers ({a['beyond_priors_questions']}): "
+                     f"model {a['model_accuracy_beyond_priors']:.3f}  (composition, not a prior)")
     if "transcendence_gap" in a:
         lines.append(f"across-expertise gap (model − best expert): {a['transcendence_gap']:+.3f}  "
                      f"95% CI [{a['gap_ci95'][0]:+.3f}, {a['gap_ci95'][1]:+.3f}]")

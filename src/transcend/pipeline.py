@@ -279,9 +279,10 @@ def evaluate_generalization(cfg: RunConfig, kg: KnowledgeGraph, panel: Generaliz
     of the model, the experts and both baselines; Appendix A.2's quantities."""
     taus = cfg.eval.temperatures
     tok = corpus.tokenizer
-    one_hop_q = model_accuracy(model, kg, tok, taus, device)
+    one_hop_q = model_accuracy(model, kg, tok, taus, device, entities_only=True)
     experts_one_hop = expert_accuracy(panel)
     R = len(kg.relations)
+    train = panel.two_hop.subset(np.flatnonzero(panel.split == SPLIT_TRAIN))
     sets = {}
     for name, code in (("train", SPLIT_TRAIN), ("within", SPLIT_VALIDATION), ("across", SPLIT_TEST)):
         q = two_hop_eval.questions_of(panel.two_hop.subset(np.flatnonzero(panel.split == code)), R)
@@ -297,14 +298,19 @@ def evaluate_generalization(cfg: RunConfig, kg: KnowledgeGraph, panel: Generaliz
             direct, linked = two_hop_eval.direct_connection_baseline(q, kg)
             best = float(experts_q.mean(axis=1).max())
             lo, hi = gap_bootstrap_ci(model_q, experts_q, seed=cfg.seed, resamples=cfg.eval.bootstrap)
+            majority = two_hop_eval.majority_relation_baseline(q, kg)
+            pair = two_hop_eval.relation_pair_baseline(q, kg, train)
+            beyond = (majority == 0) & (pair == 0)  # questions no prior answers: only composition does
             entry.update({
-                "majority_relation_baseline": float(two_hop_eval.majority_relation_baseline(q, kg).mean()),
+                "majority_relation_baseline": float(majority.mean()),
+                "relation_pair_baseline": float(pair.mean()),
+                "beyond_priors_questions": int(beyond.sum()),
+                "model_accuracy_beyond_priors": float(model_q[beyond].mean()) if beyond.any() else None,
                 "direct_connection_baseline": float(direct.mean()),
                 "answer_linked_to_head": float(linked.mean()),
                 "best_expert_accuracy": best,
                 "transcendence_gap": float(model_q.mean()) - best, "gap_ci95": [lo, hi]})
         sets[name] = entry
-    train = panel.two_hop.subset(np.flatnonzero(panel.split == SPLIT_TRAIN))
     return {
         "mode": cfg.mode,
         "experts": cfg.experts.experts,

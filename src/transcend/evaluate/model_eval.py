@@ -64,7 +64,21 @@ def accuracy_by_temperature(logits: torch.Tensor, kg: KnowledgeGraph, temperatur
     return out
 
 
+def entity_logits_only(logits: torch.Tensor, num_entities: int) -> torch.Tensor:
+    """``logits`` with every token but the entity names at -inf: the answer is read among entities.
+
+    The generalization mode scores this way, because its level-3/4 phrasings make
+    the probe ambiguous ("The r of h is" may go on "listed as h2" in level 4's words).
+    """
+    out = torch.full_like(logits, float("-inf"))
+    out[:, ENTITY_OFFSET:ENTITY_OFFSET + num_entities] = logits[:, ENTITY_OFFSET:ENTITY_OFFSET + num_entities]
+    return out
+
+
 def model_accuracy(model: GPT, kg: KnowledgeGraph, tok: Tokenizer, temperatures: list[float],
-                   device: torch.device) -> dict[float, np.ndarray]:
+                   device: torch.device, entities_only: bool = False) -> dict[float, np.ndarray]:
     prompts = prompt_tokens(kg, tok, *kg.queries)
-    return accuracy_by_temperature(answer_logits(model, prompts, device), kg, temperatures)
+    logits = answer_logits(model, prompts, device)
+    if entities_only:
+        logits = entity_logits_only(logits, kg.num_entities)
+    return accuracy_by_temperature(logits, kg, temperatures)

@@ -52,8 +52,13 @@ def test_each_expert_covers_c_of_the_edges(kg, panels):
     assert np.allclose(p.skills @ sizes, 0.2 * kg.num_edges)  # exactly, per expert
     assert (((p.skills > 0) & (p.skills < 1)).sum(axis=1) <= 1).all()  # the LP's vertex: 0/1 but one
     correct = np.bincount(p.expert, weights=p.correct, minlength=20) / kg.num_edges
-    # Known with probability s: the share correct is c per expert (a corruption may hit a fact by chance).
-    assert np.all((correct >= 0.2 - 0.03) & (correct <= 0.2 + 0.06)), correct
+    # Known with probability s: the share correct is c per expert, plus the corruptions that hit another
+    # true fact by chance (a head swapped for another entity with the same hub tail). That chance is
+    # measured by experts who know nothing (coverage 0), and must stay a small correction.
+    chance = denoising_panel(kg, 20, 0.0, seed=5).correct.mean()
+    assert chance < 0.15
+    expected = 0.2 + 0.8 * chance
+    assert np.all(np.abs(correct - expected) <= 0.04), (correct, expected)
     # Specialists: experts know different clusters.
     overlap = (p.skills[:, None, :] * p.skills[None, :, :] * sizes).sum(axis=2) / (0.2 * kg.num_edges)
     assert overlap[~np.eye(20, dtype=bool)].mean() < 0.35

@@ -1,0 +1,358 @@
+"""The chess experiment: corpus encoding, move model, illegal-move rule, ladder, ideal learner,
+analyses, the cached pipeline and its command line.
+
+Sizes are tiny (the ``tiny`` scale: a handful of 40-ply games, a one-layer model, two
+rated games per temperature); these tests check behaviour, not chess strength. Tests
+that need Stockfish skip when it is absent, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import chess
+import numpy as np
+import pytest
+import torch
+
+from transcend.chess_config import ChessConfig
+from transcend.cli import main
+from transcend.errors import TranscendError
+from transcend.evaluate.chess_analyses import action_entropy, bootstrap_mean_ci, common_states, favor
+from transcend.evaluate.chess_ideal import IdealPlayer, Mixture, sharpen
+from transcend.evaluate.chess_rating import Game, Ladder, fit_elo, play_pair, rating_from_games
+from transcend.learner.chess_policy import (MAX_RESAMPLES, Forfeit, PolicyPlayer, load_policy, policy_model,
+                                            predict_logits, train_policy)
+from transcend.config import TrainingConfig
+from transcend.world.chess.corpus import (N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, build_corpus, encode_board,
+                                          legal_tokens, mirror_uci, move_token, move_vocabulary, token_move)
+from transcend.world.chess.engine import ENGINE_ENV_VAR, Engine, SearchLimit, default_engine_path, find_engine
+from transcend.world.chess.games import Opening, play_game
+from transcend.world.chess.players import MoveScorer, PlayerStyle, RandomMover, SimulatedPlayer
+
+
+def _stockfish_or_skip() -> str:
+    path = find_engine()
+    if path is None:
+        message = f"Stockfish not found at '{default_engine_path()}' (set {ENGINE_ENV_VAR} or install stockfish)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI must have it.")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with Engine(_stockfish_or_skip()) as eng:
+        yield eng
+
+
+@pytest.fixture(scope="module")
+def scorer(engine):
+    return MoveScorer(engine, SearchLimit(depth=1))
+
+
+@pytest.fixture(scope="module")
+def random_games():
+    rng = np.random.default_rng(0)
+    return [play_game(RandomMover("a"), RandomMover("b"), rng, opening=Opening("x", ("e2e4", "e7e5")), max_plies=30)
+            for _ in range(4)]
+
+
+# ------------------------------------------------------------------ corpus
+def test_move_vocabulary_and_mirroring():
+    vocab = move_vocabulary()
+    assert len(vocab) == N_MOVES == 1968 and len(set(vocab)) == 1968
+    assert "e2e4" in vocab and "g1f3" in vocab and "a7a8q" in vocab and "b2a1n" in vocab
+    assert mirror_uci("e2e4") == "e7e5" and mirror_uci(mirror_uci("g7h8q")) == "g7h8q"
+
+
+def test_encoding_is_side_to_move_view():
+    start = chess.Board()
+    after = chess.Board()
+    after.push_uci("g1f3")
+    mirrored = chess.Board("rnbqkbnr/pppppppp/8/8/8/5N2/PPPPPPPP/RNBQKB1R b KQkq - 1 1").mirror()
+    x = encode_board(start)
+    assert x.shape == (SEQ_LEN,) and x.max() < N_INPUT_TOKENS
+    # Black to move after 1. Nf3 sees the same as White to move after 1... Nf6 (mirrored board)
+    assert np.array_equal(encode_board(after), encode_board(mirrored))
+    # a Black move round-trips through its (mirrored) token
+    for move in after.legal_moves:
+        assert token_move(after, move_token(after, move)) == move
+    assert len(legal_tokens(after)) == after.legal_moves.count()
+
+
+def test_build_corpus_leaves_out_opening_and_keeps_legal_targets(random_games, tmp_path):
+    corpus = build_corpus(random_games)
+    expected = sum(len(g.moves) - g.opening_plies for g in random_games)
+    assert len(corpus) == expected
+    mask = corpus.legal_mask(np.arange(len(corpus)))
+    assert mask[np.arange(len(corpus)), corpus.targets - N_INPUT_TOKENS].all()
+    only_a = build_corpus(random_games, players=["a"])
+    assert set(only_a.players.tolist()) == {"a"} and 0 < len(only_a) < len(corpus)
+    corpus.save(tmp_path / "c.npz")
+    again = MoveCorpus.load(tmp_path / "c.npz")
+    assert np.array_equal(again.inputs, corpus.inputs) and np.array_equal(again.legal_ids, corpus.legal_ids)
+    sub = corpus.subset(np.array([2, 0]))
+    assert sub.targets.tolist() == [corpus.targets[2], corpus.targets[0]]
+    with pytest.raises(TranscendError, match="does not exist"):
+        MoveCorpus.load(tmp_path / "missing.npz")
+
+
+# ------------------------------------------------------------------ model and the illegal-move rule
+class _FixedLogits(torch.nn.Module):
+    """A 'model' whose move logits put all mass on a few given move indices."""
+
+    def __init__(self, favourite: list[int]):
+        super().__init__()
+        self.favourite = favourite
+
+    def forward(self, inputs):
+        logits = torch.full((inputs.shape[0], N_MOVES), -30.0)
+        logits[:, self.favourite] = 10.0
+        return logits
+
+
+def test_full_vocabulary_sampling_resamples_then_forfeits():
+    board = chess.Board()
+    illegal = move_vocabulary().index("e2e5")  # never legal from the start
+    player = PolicyPlayer(_FixedLogits([illegal]), 1.0, name="bad", legal_only=False)
+    with pytest.raises(Forfeit, match="forfeits"):
+        player.choose_move(board, np.random.default_rng(0))
+    assert player.illegal_draws == 1 + MAX_RESAMPLES and player.forfeits == 1
+    # a forfeit loses the game, whichever colour the model has
+    games = play_pair(PolicyPlayer(_FixedLogits([illegal]), 1.0, name="bad", legal_only=False), RandomMover(), 2, 0,
+                      random_plies=0, max_plies=10)
+    assert [g.termination for g in games] == ["forfeit", "forfeit"]
+    assert all(g.score_for("bad") == 0.0 for g in games)
+
+
+def test_full_vocabulary_sampling_recovers_after_an_illegal_draw():
+    board = chess.Board()
+    illegal, legal = move_vocabulary().index("e2e5"), move_vocabulary().index("e2e4")
+    player = PolicyPlayer(_FixedLogits([illegal, legal]), 1.0, legal_only=False)
+    moves = {player.choose_move(board, np.random.default_rng(s)).uci() for s in range(20)}
+    assert moves == {"e2e4"}
+    assert 0 < player.illegal_draws < 20 * (1 + MAX_RESAMPLES) and player.forfeits == 0
+
+
+def test_legal_masking_never_plays_an_illegal_move():
+    board = chess.Board()
+    player = PolicyPlayer(_FixedLogits([move_vocabulary().index("e2e5")]), 1.0)
+    for s in range(10):
+        assert player.choose_move(board, np.random.default_rng(s)) in board.legal_moves
+    assert player.illegal_draws == 0
+
+
+def test_training_learns_and_resumes_exactly(random_games, tmp_path):
+    corpus = build_corpus(random_games)
+    cfg = TrainingConfig(steps=12, batch_size=8, lr=3e-3, warmup_steps=2, checkpoint_every=100)
+    torch.manual_seed(0)
+    full = policy_model(1, 2, 32)
+    info = train_policy(full, corpus, cfg, tmp_path / "a", progress=False)
+    assert info["steps"] == 12 and np.isfinite(info["losses"]).all()
+    torch.manual_seed(0)
+    part = policy_model(1, 2, 32)
+    train_policy(part, corpus, cfg, tmp_path / "b", progress=False, stop_after=5)
+    torch.manual_seed(0)
+    resumed = policy_model(1, 2, 32)
+    train_policy(resumed, corpus, cfg, tmp_path / "b", progress=False, resume=True)
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    loaded = load_policy(tmp_path / "a" / "latest.pt")
+    assert np.allclose(predict_logits(loaded, corpus.inputs[:4]), predict_logits(full, corpus.inputs[:4]), atol=1e-5)
+
+
+def test_training_memorises_a_repeated_choice(tmp_path):
+    """Loss on the move token only, over legal moves: one position seen often is learnt."""
+    board = chess.Board()
+    x = np.stack([encode_board(board)] * 4)
+    target = move_token(board, "d2d4")
+    legal = legal_tokens(board)
+    corpus = MoveCorpus(x, np.full(4, target, dtype=np.int32), np.arange(5, dtype=np.int64) * len(legal),
+                        np.array(legal * 4, dtype=np.int16), np.array(["p"] * 4), np.array([board.epd()] * 4),
+                        np.zeros(4, dtype=np.int32))
+    torch.manual_seed(0)
+    model = policy_model(1, 2, 32)
+    train_policy(model, corpus, TrainingConfig(steps=60, batch_size=4, lr=1e-2, warmup_steps=1,
+                                               checkpoint_every=1000), tmp_path, progress=False)
+    player = PolicyPlayer(model, 0.01)
+    assert player.choose_move(board, np.random.default_rng(0)).uci() == "d2d4"
+    assert player.distribution(board)["d2d4"] > 0.9
+
+
+# ------------------------------------------------------------------ rating
+def test_elo_fit_recovers_known_strengths():
+    rng = np.random.default_rng(1)
+    truth = {"weak": 1000.0, "mid": 1400.0, "strong": 1900.0, "top": 2200.0}
+    names = list(truth)
+    games = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            p = 1 / (1 + 10 ** ((truth[b] - truth[a]) / 400))
+            for k in range(60):
+                s = float(rng.random() < p)
+                games.append(Game(a, b, s, 10, "x") if k % 2 else Game(b, a, 1 - s, 10, "x"))
+    ratings = fit_elo(names, games)
+    assert np.mean([r.rating for r in ratings.values()]) == pytest.approx(1500.0, abs=1e-6)
+    est = [ratings[n].rating for n in names]
+    assert est == sorted(est)
+    centred = np.array(list(truth.values())) - np.mean(list(truth.values()))
+    assert np.allclose(np.array(est) - 1500, centred, atol=120)
+    assert all(30 < r.rd < 150 for r in ratings.values())
+    # a newcomer who beats 'mid' half the time is rated near 'mid'
+    newcomer = [Game("new", "mid", float(k % 2), 10, "x") for k in range(80)]
+    r = rating_from_games("new", newcomer, Ladder(ratings))
+    assert abs(r.rating - ratings["mid"].rating) < 2 * r.rd
+
+
+def test_ladder_calibration_orders_clearly_different_players(engine, scorer):
+    from transcend.evaluate.chess_rating import calibrate_ladder
+    from transcend.world.chess.players import EnginePlayer
+
+    sharp = SimulatedPlayer("sharp", 3, PlayerStyle(0.005, 0.0), scorer)
+    entrants = [RandomMover("random"), sharp, EnginePlayer(engine, 20, 400, name="sf20")]
+    ladder = calibrate_ladder(entrants, 4, seed=0, random_plies=0, max_plies=80)
+    r = {k: v.rating for k, v in ladder.ratings.items()}
+    assert r["random"] < r["sharp"] and r["random"] < r["sf20"]
+    assert len(ladder.games) == 12
+    assert Ladder.from_dict(json.loads(json.dumps(ladder.to_dict()))).ratings == ladder.ratings
+
+
+# ------------------------------------------------------------------ ideal learner and analyses
+def test_ideal_learner_plays_the_plurality_at_low_temperature(scorer):
+    board = chess.Board()
+    players = [SimulatedPlayer(f"p{i}", 100 + i, PlayerStyle(0.01, 0.03), scorer) for i in range(5)]
+    mix = Mixture(players)
+    ucis, f = mix.distribution(board)
+    assert f.sum() == pytest.approx(1.0) and len(ucis) == 20
+    ideal = IdealPlayer(mix, 0.001)
+    assert ideal.choose_move(board, np.random.default_rng(0)).uci() == ucis[int(np.argmax(f))]
+    assert sharpen(np.array([0.5, 0.3, 0.2]), 1.0) == pytest.approx([0.5, 0.3, 0.2])
+    assert sharpen(np.array([0.5, 0.3, 0.2]), 0.01)[0] > 0.999
+    with pytest.raises(TranscendError):
+        Mixture([])
+
+
+def test_favor_and_entropy(scorer, random_games):
+    model = _FixedLogits([move_vocabulary().index("e2e4")])
+    fens = [chess.Board().fen()] * 3 + [chess.Board("4k3/8/8/8/8/8/4P3/4K3 w - - 0 1").fen()]
+    out = favor(model, fens, scorer, 0.001)
+    assert out["positions"] == 4 and len(out["values"]) == 4
+    assert out["ci95"][0] <= out["mean"] <= out["ci95"][1]
+    lo, hi = bootstrap_mean_ci(np.array([1.0, 2.0, 3.0]), 0)
+    assert 1.0 <= lo <= 2.0 <= hi <= 3.0
+    corpus = build_corpus(random_games)
+    states = common_states([corpus], 1)
+    assert len(states) > 0
+    sharp = Mixture([SimulatedPlayer("s", 1, PlayerStyle(0.001, 0.0), scorer)])
+    loose = Mixture([SimulatedPlayer("l", 1, PlayerStyle(5.0, 0.0), scorer)])
+    e_sharp, e_loose = action_entropy(sharp, states[:5]), action_entropy(loose, states[:5])
+    assert 0 <= e_sharp["normalised_entropy"] < e_loose["normalised_entropy"] <= 1.0 + 1e-9
+
+
+def test_blind_positions_are_player_specific(scorer):
+    style = PlayerStyle(0.001, 0.0, blunder_rate=0.5)
+    a, b = SimulatedPlayer("a", 1, style, scorer), SimulatedPlayer("b", 2, style, scorer)
+    boards = []
+    board = chess.Board()
+    for uci in ["e2e4", "e7e5", "g1f3", "b8c6", "f1b5", "a7a6", "b5a4", "g8f6"]:
+        board.push_uci(uci)
+        boards.append(board.copy())
+    blind_a = [a.is_blind(x) for x in boards]
+    assert blind_a == [a.is_blind(x) for x in boards]  # deterministic
+    assert blind_a != [b.is_blind(x) for x in boards] or not any(blind_a)
+    assert not SimulatedPlayer("c", 1, PlayerStyle(0.001, 0.0), scorer).is_blind(boards[0])
+    with pytest.raises(TranscendError):
+        PlayerStyle(0.01, 0.0, blunder_rate=1.5)
+
+
+# ------------------------------------------------------------------ pipeline and command line
+def test_pipeline_caches_stages_and_resumes(tmp_path):
+    _stockfish_or_skip()
+    from transcend.chess_pipeline import run
+
+    cfg = ChessConfig.for_scale("tiny")
+    out = tmp_path / "run"
+    assert run(cfg, out, progress=False, stop_after="games") == {}
+    ladder_mtime = (out / "ladder.json").stat().st_mtime_ns
+    pgn = (out / "games" / "novice.pgn").read_text()
+    assert "[Event" in pgn
+    metrics = run(cfg, out, progress=False)
+    assert (out / "ladder.json").stat().st_mtime_ns == ladder_mtime  # reused, not redone
+    assert (out / "games" / "novice.pgn").read_text() == pgn
+    for name in ("metrics.json", "results.parquet", "chess_rating_vs_temperature.png", "chess_favor.png",
+                 "entropy.json"):
+        assert (out / name).is_file(), name
+    assert len(metrics["cutoffs"]) == 2
+    first = next(iter(metrics["cutoffs"].values()))
+    assert set(first["by_temperature"]) == {"0.01", "1.0"}
+    assert first["best_player_rating"] > 0 and first["favor"]["positions"] > 0
+    assert 0 <= first["move_prediction"]["top1_vs_plurality"] <= 1
+    # a finished run is returned from its metrics; a different config in the same folder is refused
+    assert run(cfg, out, progress=False)["seconds"] == metrics["seconds"]
+    with pytest.raises(TranscendError, match="another config"):
+        run(ChessConfig.for_scale("tiny", seed=5), out, progress=False)
+    # an interrupted rating stage (its file missing) is redone from the cached model
+    rating_file = next((out / "ratings").glob("*.ideal.json"))
+    rating_file.unlink()
+    (out / "metrics.json").unlink()
+    again = run(cfg, out, progress=False)
+    assert rating_file.is_file()
+    assert again["cutoffs"].keys() == metrics["cutoffs"].keys()
+    from transcend.results.store import read_results
+
+    rows = read_results(out)
+    assert {"model_rating", "best_player_rating", "favor_mean", "action_entropy"} <= {r["metric"] for r in rows}
+
+
+def test_cutoff_with_no_players_is_a_clear_error(tmp_path):
+    _stockfish_or_skip()
+    from transcend.chess_pipeline import run
+
+    cfg = ChessConfig.for_scale("tiny", cutoffs=(10.0,))
+    with pytest.raises(TranscendError, match="cutoff 10 has no players"):
+        run(cfg, tmp_path / "run", progress=False)
+
+
+def test_bad_engine_path_leaves_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["chess", "generate", "--scale", "tiny", "--engine", str(tmp_path / "nope"), "--out", str(out),
+                 "--quiet"])
+    assert code == 2 and not out.exists()
+    assert "No chess engine executable" in capsys.readouterr().err
+
+
+def test_play_rejects_illegal_fen_and_pgn(tmp_path, capsys):
+    assert main(["chess", "play", "--fen", "8/8/8/8/8/8/8/8 w - - 0 1"]) == 2
+    assert "not a legal chess position" in capsys.readouterr().err
+    bad = tmp_path / "bad.pgn"
+    bad.write_text('[Event "x"]\n[Result "*"]\n\n1. e4 e5 2. Ke3 Ke6 3. Qh5 Nf3 *\n')
+    assert main(["chess", "play", "--pgn", str(bad)]) == 2
+    assert "malformed" in capsys.readouterr().err
+    assert main(["chess", "play", "--white", "nobody"]) == 2
+    assert "unknown player" in capsys.readouterr().err
+
+
+def test_play_from_a_fen_prints_a_game(capsys):
+    _stockfish_or_skip()
+    code = main(["chess", "play", "--fen", "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 1", "--white", "stockfish:20:200",
+                 "--black", "random", "--json"])
+    assert code == 0
+    game = json.loads(capsys.readouterr().out)
+    assert game["result"] == "1-0" and game["moves"][0] == "a1a8"
+
+
+def test_config_validation():
+    with pytest.raises(TranscendError, match="bands"):
+        ChessConfig(bands=("grandmaster",))
+    with pytest.raises(TranscendError, match="players_per_band"):
+        ChessConfig(players_per_band=1)
+    with pytest.raises(TranscendError, match="scale"):
+        ChessConfig.for_scale("huge")
+    with pytest.raises(TranscendError, match="unknown chess config"):
+        ChessConfig.from_dict({"nonsense": 1})
+    cfg = ChessConfig.for_scale("small")
+    assert ChessConfig.from_dict(cfg.to_dict()) == cfg

@@ -150,6 +150,21 @@ def test_a_run_finished_by_another_experiment_is_reused_not_retrained(tmp_path):
     assert len(list(corpus_cache(tmp_path).iterdir())) == 2  # nothing rebuilt for b
 
 
+def test_a_model_trained_elsewhere_is_only_evaluated(tmp_path):
+    base = scale_base("tiny")
+    run_experiment(Experiment("a", "", base, {"experts.experts": [3]}), tmp_path, **QUIET)
+    other = dict(base, eval={**base["eval"], "temperatures": [0.0, 0.3, 1.0]})
+    b = Experiment("b", "", other, {"experts.experts": [3]})
+    assert run_experiment(b, tmp_path, **QUIET)["ran"] == 1
+    a_id, b_id = Experiment("a", "", base, {"experts.experts": [3]}).expand()[0].run_id, b.expand()[0].run_id
+    assert a_id != b_id and f"from=a/{a_id} checkpoint {b_id}" in (tmp_path / "b" / LOG).read_text()
+    acc = {}
+    for name, run_id in (("a", a_id), ("b", b_id)):
+        rows = read_results(tmp_path / name / run_id)
+        acc[name] = {r["temperature"]: r["value"] for r in rows if r["metric"] == "model_accuracy"}
+    assert acc["b"][0.0] == acc["a"][0.0] and acc["b"][1.0] == acc["a"][1.0] and 0.3 in acc["b"]
+
+
 _SWEEP = textwrap.dedent("""
     import sys
     from pathlib import Path

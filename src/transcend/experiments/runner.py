@@ -11,8 +11,11 @@ Layout under ``root`` (default ``runs/experiments``)::
 
 A run is finished when its ``results.parquet`` exists (written last, atomically);
 finished runs are skipped, unfinished ones continue from their last checkpoint,
-and a run that another experiment under the same root already finished (same
-config hash) is copied from there instead of trained again.
+a run that another experiment under the same root already finished (same
+config hash) is copied from there instead of trained again, and a run whose
+model another finished run already trained (same world, experts, corpus,
+model and training sections; only the evaluation differs) starts from that
+run's final checkpoint and is only evaluated.
 Corpora are built first (each distinct one once, in parallel), then the runs.
 The same two task functions run in a local ``ProcessPoolExecutor`` or as Ray
 remote tasks (``ray_address``: a cluster's address, or ``"local"`` to start one).
@@ -92,6 +95,11 @@ def execute_run(cfg_dict: dict, run_dir: str, corpus_dir: str | None, experiment
             _log(exp_dir, f"from={source.parent.name} reuse {cfg.hash()}")
         else:
             cfg.save(out / CONFIG)
+            trained = _trained_elsewhere(out, cfg)
+            if trained is not None:  # same world, experts, corpus, model and training: only the evaluation differs
+                import shutil
+                shutil.copytree(trained / "checkpoints", out / "checkpoints", dirs_exist_ok=True)
+                _log(exp_dir, f"from={trained.parent.name}/{trained.name} checkpoint {cfg.hash()}")
     if corpus_dir is not None and not (out / "corpus").exists():
         link = out / "corpus"
         try:
@@ -110,6 +118,28 @@ def _finished_elsewhere(out: Path, run_id: str) -> Path | None:
     for other in sorted(out.parent.parent.glob(f"*/{run_id}")):
         if other.resolve() != out.resolve() and (other / "metrics.json").is_file() and (other / "config.toml").is_file():
             return other
+    return None
+
+
+def learner_key(cfg: RunConfig) -> str:
+    """The hash of everything a trained model depends on (not the evaluation)."""
+    return cfg.stage_hash("world", "experts", "corpus", "two_hop", "model", "training")
+
+
+def _trained_elsewhere(out: Path, cfg: RunConfig) -> Path | None:
+    """A finished run under the same root whose model is this run's model (its evaluation may differ)."""
+    from transcend.learner.train import CHECKPOINT
+
+    key = learner_key(cfg)
+    for metrics in sorted(out.parent.parent.glob("*/*/metrics.json")):
+        other = metrics.parent
+        if other.resolve() == out.resolve() or not (other / "checkpoints" / CHECKPOINT).is_file():
+            continue
+        try:
+            if learner_key(RunConfig.load(other / "config.toml")) == key:
+                return other
+        except TranscendError:
+            continue
     return None
 
 

@@ -99,7 +99,7 @@ def _same(a: Any, b: Any) -> bool:
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -122,7 +122,7 @@ def _finish(ax, xlabel: str, ylabel: str = "exact-match accuracy", title: str = 
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside, not over
 
 
 def fig_temperature(runs: Runs) -> list[tuple[str, str]]:
@@ -148,7 +148,7 @@ def fig_temperature(runs: Runs) -> list[tuple[str, str]]:
 
 
 def fig_coverage(runs: Runs) -> list[tuple[str, str]]:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(6.4, 8.4), sharex=True)
     for ax, (t, label) in zip(axes, ((0.0, "greedy (τ = 0)"), (1.0, "τ = 1"))):
         ax.plot([0, 1], [0, 1], color="gray", lw=0.8, ls="-", label="accuracy = coverage")
         for i, n in enumerate(runs.values_of("experts.experts")):
@@ -170,7 +170,7 @@ def fig_coverage(runs: Runs) -> list[tuple[str, str]]:
 def fig_selection(runs: Runs) -> list[tuple[str, str]]:
     out = []
     for cov in runs.values_of("experts.coverage"):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+        fig, axes = plt.subplots(2, 1, figsize=(6.4, 8.0), sharex=True)
         for ax, (t, label) in zip(axes, ((0.0, "greedy"), (1.0, "τ = 1"))):
             for i, n in enumerate(runs.values_of("experts.experts")):
                 sub = runs.select(experts__experts=n, experts__coverage=cov)

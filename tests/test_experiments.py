@@ -122,6 +122,15 @@ def test_runner_writes_results_then_skips_finished_runs(tmp_path, capsys):
     assert "SQL query failed" in capsys.readouterr().err
 
 
+def test_cli_reproduce_then_report(tmp_path, capsys):
+    assert main(["reproduce", "temperature", "--scale", "tiny", "--root", str(tmp_path), "--quiet", "--report"]) == 0
+    out = capsys.readouterr().out
+    assert "temperature: 3 runs (3 ran, 0 already finished, 0 failed)" in out
+    assert (tmp_path / "temperature" / "report.html").is_file()
+    assert main(["reproduce", "temperature", "--scale", "tiny", "--root", str(tmp_path), "--quiet"]) == 0
+    assert "(0 ran, 3 already finished, 0 failed)" in capsys.readouterr().out
+
+
 def test_one_corpus_serves_every_learner_setting(tmp_path):
     base = scale_base("tiny")
     exp = Experiment("steps", "", base, {"training.steps": [10, 20], "model.n_embd": [16, 32]})

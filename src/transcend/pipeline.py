@@ -82,9 +82,14 @@ def build_panel(cfg: RunConfig, kg: KnowledgeGraph, cache_dir: Path | None = Non
     return denoising_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.seed, rho=cfg.experts.rho)
 
 
+def corpus_key(cfg: RunConfig) -> str:
+    """The hash of everything a corpus depends on (the two-hop section too, in generalization mode)."""
+    return cfg.stage_hash("world", "experts", "corpus", "two_hop")
+
+
 def build_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: Path) -> Corpus:
-    """Reuse the corpus in ``path`` if the same world/experts/corpus config made it, else write it."""
-    corpus_hash = cfg.stage_hash("world", "experts", "corpus")
+    """Reuse the corpus in ``path`` if the same config made it, else write it."""
+    corpus_hash = corpus_key(cfg)
     if (path / "manifest.json").is_file():
         existing = load_corpus(path)
         if existing.manifest.get("config_hash") == corpus_hash:

@@ -34,16 +34,12 @@ from typing import Any, Callable, Iterable
 from transcend.config import RunConfig
 from transcend.errors import TranscendError
 from transcend.experiments.spec import Experiment, RunSpec
+from transcend.pipeline import corpus_key
 from transcend.results.store import RESULTS, write_results
 
 DEFAULT_ROOT = Path("runs/experiments")
 SPEC = "experiment.json"
 LOG = "runner.log"
-
-
-def corpus_key(cfg: RunConfig) -> str:
-    """The hash of everything the corpus depends on (the two-hop section too, in generalization)."""
-    return cfg.stage_hash("world", "experts", "corpus", "two_hop")
 
 
 def corpus_cache(root: Path) -> Path:

@@ -29,8 +29,6 @@
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import chess
@@ -38,12 +36,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from transcend.config import TrainingConfig
 from transcend.errors import TranscendError
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import CHECKPOINT, load_checkpoint, lr_at, save_checkpoint
+from transcend.learner.train import CHECKPOINT, load_checkpoint, optimize
 from transcend.world.chess.corpus import (N_GLOBAL, N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, encode_board,
                                           legal_tokens, move_squares, token_move)
 
@@ -130,48 +127,17 @@ def train_policy(model: ChessPolicy, corpus: MoveCorpus, cfg: TrainingConfig, ck
     """Train in place; returns {'losses', 'steps', 'examples_per_s'}. ``stop_after`` ends early (tests)."""
     device = device or torch.device("cpu")
     model.to(device)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optim = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                               {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
-    start, losses = 0, []
-    ckpt_path = Path(ckpt_dir) / CHECKPOINT
-    if resume and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path, device)
-        if ckpt["gpt"] != asdict(model.cfg):
-            raise TranscendError(f"checkpoint {ckpt_path} was made for another model shape; "
-                                 "resume with the config that made it.")
-        model.load_state_dict(ckpt["model"])
-        optim.load_state_dict(ckpt["optim"])
-        start, losses = int(ckpt["step"]), list(ckpt.get("losses", []))
     batches = PolicyBatches(corpus, cfg.batch_size, seed)
-    model.train()
-    t0, seen = time.perf_counter(), 0
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", unit="step",
-               disable=not progress, leave=False)
-    for step in bar:
-        for g in optim.param_groups:
-            g["lr"] = lr_at(step, cfg)
+
+    def step_loss(step: int) -> tuple[torch.Tensor, int]:
         x, y, legal = (t.to(device) for t in batches(step))
-        loss = policy_loss(move_logits(model, x), y, legal)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optim.step()
-        seen += len(y)
-        losses.append(loss.item())
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        done = step + 1
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps or (stop_after and done >= stop_after):
-            save_checkpoint(ckpt_path, model, optim, done, losses)
-        if stop_after and done >= stop_after:
-            break
-    bar.close()
-    elapsed = time.perf_counter() - t0
+        return policy_loss(move_logits(model, x), y, legal), len(y)
+
+    ckpt_path = Path(ckpt_dir) / CHECKPOINT
+    result = optimize(model, cfg, ckpt_path, step_loss, device=device, resume=resume and ckpt_path.is_file(),
+                      progress=progress, stop_after=stop_after)
     model.eval()
-    return {"losses": losses, "steps": len(losses), "examples_per_s": seen / elapsed if elapsed > 0 else 0.0}
+    return {"losses": result["losses"], "steps": result["steps"], "examples_per_s": result["items_per_s"]}
 
 
 def load_policy(path: Path) -> ChessPolicy:

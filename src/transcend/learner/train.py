@@ -13,6 +13,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 from transcend.config import TrainingConfig
 from transcend.corpus.tokenizer import EOS_ID, PAD_ID
 from transcend.errors import TranscendError
-from transcend.learner.model import GPT, GPTConfig
+from transcend.learner.model import GPT
 
 CHECKPOINT = "latest.pt"
 
@@ -88,22 +89,21 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return ckpt
 
 
-def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0, resume: bool = False,
-          device: torch.device | None = None, progress: bool = True,
-          stop_after: int | None = None) -> dict:
-    """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps'}.
+def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
+             step_loss: Callable[[int], tuple[torch.Tensor, int]], *, device: torch.device, resume: bool,
+             progress: bool, stop_after: int | None) -> dict:
+    """The loop every learner shares: AdamW (no decay on vectors), the lr schedule, clipping, atomic
+    checkpoints every ``cfg.checkpoint_every`` steps, resume from ``ckpt_path``.
 
-    ``stop_after`` ends the loop early (after checkpointing), to test resumption.
+    ``step_loss(step)`` computes the loss of a step's batch and how many items (tokens, examples) it
+    held. Returns {'losses', 'steps', 'items_per_s'}; ``stop_after`` ends early after a checkpoint.
     """
-    device = device or torch.device("cpu")
-    model.to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
     optim = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                {"params": no_decay, "weight_decay": 0.0}],
                               lr=cfg.lr, betas=(0.9, 0.98), fused=device.type == "cuda")
     start, losses = 0, []
-    ckpt_path = ckpt_dir / CHECKPOINT
     if resume:
         ckpt = load_checkpoint(ckpt_path, device)
         if ckpt["gpt"] != asdict(model.cfg):
@@ -112,25 +112,20 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *
         model.load_state_dict(ckpt["model"])
         optim.load_state_dict(ckpt["optim"])
         start, losses = int(ckpt["step"]), list(ckpt.get("losses", []))
-    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, seed)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
     model.train()
-    t0, tokens = time.perf_counter(), 0
+    t0, items = time.perf_counter(), 0
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", unit="step",
                disable=not progress, leave=False)
     for step in bar:
         for g in optim.param_groups:
             g["lr"] = lr_at(step, cfg)
-        x, y = (t.to(device, non_blocking=True) for t in batches(step))
-        with autocast:
-            logits = model(x)
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
+        loss, n = step_loss(step)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optim.step()
-        tokens += x.numel()
+        items += n
         losses.append(loss.item())
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
@@ -141,5 +136,28 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *
             break
     bar.close()
     elapsed = time.perf_counter() - t0
-    return {"losses": losses, "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0,
-            "steps": len(losses)}
+    return {"losses": losses, "steps": len(losses), "items_per_s": items / elapsed if elapsed > 0 else 0.0}
+
+
+def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0, resume: bool = False,
+          device: torch.device | None = None, progress: bool = True,
+          stop_after: int | None = None) -> dict:
+    """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps'}.
+
+    ``stop_after`` ends the loop early (after checkpointing), to test resumption.
+    """
+    device = device or torch.device("cpu")
+    model.to(device)
+    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, seed)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
+
+    def step_loss(step: int) -> tuple[torch.Tensor, int]:
+        x, y = (t.to(device, non_blocking=True) for t in batches(step))
+        with autocast:
+            logits = model(x)
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
+        return loss, x.numel()
+
+    result = optimize(model, cfg, ckpt_dir / CHECKPOINT, step_loss, device=device, resume=resume,
+                      progress=progress, stop_after=stop_after)
+    return {"losses": result["losses"], "tokens_per_s": result["items_per_s"], "steps": result["steps"]}

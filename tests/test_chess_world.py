@@ -248,7 +248,6 @@ def test_ctrl_c_during_a_search_shuts_the_engine_down(stockfish_path: str) -> No
     # (~20 M nodes: bounded, in case the interrupt is lost, but far longer than 0.3 s).
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     pid = None
-    started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt), Engine(stockfish_path) as eng:
             pid = eng.pid
@@ -257,7 +256,6 @@ def test_ctrl_c_during_a_search_shuts_the_engine_down(stockfish_path: str) -> No
     finally:
         timer.cancel()
     assert pid is not None and _wait_dead(pid)
-    assert time.monotonic() - started < 10
 
 
 # ------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ remote tasks (``ray_address``: a cluster's address, or ``"local"`` to start one)
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -173,7 +174,9 @@ def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple
             except (TranscendError, RuntimeError, ValueError, OSError) as e:
                 yield i, None, e
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn, not fork: a forked child inherits locks held by the parent's torch/OpenMP threads and can
+    # deadlock on its first tensor operation (seen in CI after earlier tests had trained in-process).
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
         pending = set(futures)
         while pending:

@@ -248,6 +248,9 @@ def test_ctrl_c_during_a_search_shuts_the_engine_down(stockfish_path: str) -> No
     # (~20 M nodes: bounded, in case the interrupt is lost, but far longer than 0.3 s).
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     pid = None
+    # A process started in the background by a non-interactive shell inherits SIGINT as ignored;
+    # give it Python's own handler for this test, as an interactive Ctrl-C would find it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt), Engine(stockfish_path) as eng:
             pid = eng.pid
@@ -255,6 +258,7 @@ def test_ctrl_c_during_a_search_shuts_the_engine_down(stockfish_path: str) -> No
             eng.score_moves(chess.Board(), SearchLimit(nodes=20_000_000))
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert pid is not None and _wait_dead(pid)
 
 

@@ -76,7 +76,6 @@ def execute_run(cfg_dict: dict, run_dir: str, corpus_dir: str | None, experiment
     from transcend.pipeline import CONFIG, run
     from transcend.results.rows import metrics_rows
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     cfg = RunConfig.from_dict(cfg_dict)
     out = Path(run_dir)
     exp_dir = out.parent
@@ -165,6 +164,12 @@ def _reuse(source: Path, out: Path) -> None:
 
 # --- executing many tasks -------------------------------------------------------------------------------------
 
+def _one_thread_per_worker() -> None:
+    """W workers on W cores: one torch thread each (the parent process and its environment are left alone)."""
+    import torch
+    torch.set_num_threads(1)
+
+
 def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple[int, Any, BaseException | None]]:
     """(index, result, error) for each call, as they finish. One worker runs in this process."""
     if workers <= 1:
@@ -176,7 +181,8 @@ def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple
         return
     # spawn, not fork: a forked child inherits locks held by the parent's torch/OpenMP threads and can
     # deadlock on its first tensor operation (seen in CI after earlier tests had trained in-process).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_one_thread_per_worker) as pool:
         futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
         pending = set(futures)
         while pending:

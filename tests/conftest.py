@@ -1,7 +1,10 @@
+import os
+
 import pytest
 
 from transcend.experts.denoising import denoising_panel
 from transcend.experts.writing import write_paragraphs
+from transcend.world.chess.engine import ENGINE_ENV_VAR, default_engine_path, find_engine
 from transcend.world.kg import generate_graph
 
 
@@ -18,3 +21,15 @@ def small_panel(small_kg):
 @pytest.fixture(scope="session")
 def small_writing(small_panel):
     return write_paragraphs(small_panel, 2000, seed=3)
+
+
+@pytest.fixture(scope="session")
+def stockfish_path() -> str:
+    """The Stockfish binary; the test is skipped without one, except in CI, which must have it."""
+    path = find_engine()
+    if path is None:
+        message = f"Stockfish not found at '{default_engine_path()}' (set {ENGINE_ENV_VAR} or install stockfish)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI must have it.")
+        pytest.skip(message)
+    return path

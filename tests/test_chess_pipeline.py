@@ -9,8 +9,6 @@ that need Stockfish skip when it is absent, except under CI=true, where they fai
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import chess
 import numpy as np
@@ -28,24 +26,14 @@ from transcend.learner.chess_policy import (MAX_RESAMPLES, Forfeit, PolicyPlayer
 from transcend.config import TrainingConfig
 from transcend.world.chess.corpus import (N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, build_corpus, encode_board,
                                           legal_tokens, mirror_uci, move_token, move_vocabulary, token_move)
-from transcend.world.chess.engine import ENGINE_ENV_VAR, Engine, SearchLimit, default_engine_path, find_engine
+from transcend.world.chess.engine import Engine, SearchLimit
 from transcend.world.chess.games import Opening, play_game
 from transcend.world.chess.players import MoveScorer, PlayerStyle, RandomMover, SimulatedPlayer
 
 
-def _stockfish_or_skip() -> str:
-    path = find_engine()
-    if path is None:
-        message = f"Stockfish not found at '{default_engine_path()}' (set {ENGINE_ENV_VAR} or install stockfish)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; CI must have it.")
-        pytest.skip(message)
-    return path
-
-
 @pytest.fixture(scope="module")
-def engine():
-    with Engine(_stockfish_or_skip()) as eng:
+def engine(stockfish_path):
+    with Engine(stockfish_path) as eng:
         yield eng
 
 
@@ -270,8 +258,7 @@ def test_blind_positions_are_player_specific(scorer):
 
 
 # ------------------------------------------------------------------ pipeline and command line
-def test_pipeline_caches_stages_and_resumes(tmp_path):
-    _stockfish_or_skip()
+def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
     from transcend.chess_pipeline import run
 
     cfg = ChessConfig.for_scale("tiny")
@@ -308,8 +295,7 @@ def test_pipeline_caches_stages_and_resumes(tmp_path):
     assert {"model_rating", "best_player_rating", "favor_mean", "action_entropy"} <= {r["metric"] for r in rows}
 
 
-def test_cutoff_with_no_players_is_a_clear_error(tmp_path):
-    _stockfish_or_skip()
+def test_cutoff_with_no_players_is_a_clear_error(tmp_path, stockfish_path):
     from transcend.chess_pipeline import run
 
     cfg = ChessConfig.for_scale("tiny", cutoffs=(10.0,))
@@ -336,8 +322,7 @@ def test_play_rejects_illegal_fen_and_pgn(tmp_path, capsys):
     assert "unknown player" in capsys.readouterr().err
 
 
-def test_play_from_a_fen_prints_a_game(capsys):
-    _stockfish_or_skip()
+def test_play_from_a_fen_prints_a_game(capsys, stockfish_path):
     code = main(["chess", "play", "--fen", "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 1", "--white", "stockfish:20:200",
                  "--black", "random", "--json"])
     assert code == 0

@@ -25,7 +25,6 @@ from transcend.world.chess.engine import (
     SearchLimit,
     analysis_fen,
     default_engine_path,
-    find_engine,
     open_engine,
     win_probability,
 )
@@ -68,21 +67,6 @@ MATE_IN_ONE = "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 1"  # Ra8#
 # ------------------------------------------------------------------------------------
 # Fixtures
 # ------------------------------------------------------------------------------------
-def _stockfish_or_skip() -> str:
-    path = find_engine()
-    if path is None:
-        message = f"Stockfish not found at '{default_engine_path()}' (set {ENGINE_ENV_VAR} or install stockfish)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; CI must have it.")
-        pytest.skip(message)
-    return path
-
-
-@pytest.fixture(scope="module")
-def stockfish_path() -> str:
-    return _stockfish_or_skip()
-
-
 @pytest.fixture(scope="module")
 def engine(stockfish_path: str) -> Iterator[Engine]:
     with Engine(stockfish_path) as eng:

@@ -113,19 +113,23 @@ def cot_accuracy(model: GPT, q: Questions, kg: KnowledgeGraph, tok: Tokenizer, d
     return q.hits(answer), bridge_hit
 
 
-def majority_relation_baseline(q: Questions, kg: KnowledgeGraph) -> np.ndarray:
-    """Answer the most common tail of r2 (ties: the lowest entity index)."""
+def _majority_tails(kg: KnowledgeGraph) -> np.ndarray:
+    """The most common tail of each relation in the graph (ties: the lowest entity index)."""
     R, V = len(kg.relations), kg.num_entities
     counts = np.bincount(kg.rels.astype(np.int64) * V + kg.tails, minlength=R * V).reshape(R, V)
-    return q.hits(counts.argmax(axis=1)[q.r2])
+    return counts.argmax(axis=1)
+
+
+def majority_relation_baseline(q: Questions, kg: KnowledgeGraph) -> np.ndarray:
+    """Answer the most common tail of r2 (ties: the lowest entity index)."""
+    return q.hits(_majority_tails(kg)[q.r2])
 
 
 def relation_pair_baseline(q: Questions, kg: KnowledgeGraph, train: TwoHopFacts) -> np.ndarray:
     """Answer the most common c of the training two-hop facts with the question's (r1, r2)
     (ties: the lowest entity index); a pair never trained on falls back to the majority relation."""
     R, V = len(kg.relations), kg.num_entities
-    counts = np.bincount(kg.rels.astype(np.int64) * V + kg.tails, minlength=R * V).reshape(R, V)
-    answer = counts.argmax(axis=1)[q.r2]
+    answer = _majority_tails(kg)[q.r2]
     if len(train):
         pair = train.r1.astype(np.int64) * R + train.r2
         key = pair * V + train.c

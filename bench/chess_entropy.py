@@ -1,8 +1,9 @@
 """Action entropy of each cutoff's data over common states, for a finished chess run, at several thresholds.
 
-The pipeline records the entropy at the config's ``entropy_min_count``; players who play
-nearly the engine's move repeat few positions beyond the opening, so this script also
-reports lower thresholds (more states):
+The pipeline records the entropy over *opening states* (``chess_analyses.opening_states``:
+positions among the first chosen plies that every cutoff's corpus holds). This script
+reports it instead over the states that occur at least k times in all corpora together
+(the paper's "common states"; simulated games after random opening plies repeat few):
 
     OMP_NUM_THREADS=1 python bench/chess_entropy.py --run runs/chess-small --min-counts 2,3,5
 """

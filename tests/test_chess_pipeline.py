@@ -18,7 +18,8 @@ import torch
 from transcend.chess_config import ChessConfig
 from transcend.cli import main
 from transcend.errors import TranscendError
-from transcend.evaluate.chess_analyses import action_entropy, bootstrap_mean_ci, common_states, favor
+from transcend.evaluate.chess_analyses import (action_entropy, bootstrap_mean_ci, common_states, favor,
+                                                opening_states)
 from transcend.evaluate.chess_ideal import IdealPlayer, Mixture, sharpen
 from transcend.evaluate.chess_rating import Game, Ladder, fit_elo, play_pair, rating_from_games
 from transcend.learner.chess_policy import (MAX_RESAMPLES, Forfeit, PolicyPlayer, load_policy, policy_model,
@@ -241,6 +242,17 @@ def test_favor_and_entropy(scorer, random_games):
     assert 0 <= e_sharp["normalised_entropy"] < e_loose["normalised_entropy"] <= 1.0 + 1e-9
 
 
+def test_opening_states_are_early_positions_every_corpus_holds(random_games):
+    whole, first_two = build_corpus(random_games), build_corpus(random_games[:2])
+    early = {f for g in range(2) for f in whole.fens[whole.games == g][:3].tolist()}
+    states = opening_states([whole, first_two], plies=3, max_states=100)
+    assert set(states) == early and states == sorted(states)  # in both corpora, first 3 chosen plies only
+    assert opening_states([whole, first_two], plies=3, max_states=100) == states
+    few = opening_states([whole, first_two], plies=3, max_states=2, seed=1)
+    assert len(few) == 2 and set(few) <= early
+    assert opening_states([whole, build_corpus([])], plies=3, max_states=10) == []
+
+
 def test_blind_positions_are_player_specific(scorer):
     style = PlayerStyle(0.001, 0.0, blunder_rate=0.5)
     a, b = SimulatedPlayer("a", 1, style, scorer), SimulatedPlayer("b", 2, style, scorer)
@@ -293,6 +305,20 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
 
     rows = read_results(out)
     assert {"model_rating", "best_player_rating", "favor_mean", "action_entropy"} <= {r["metric"] for r in rows}
+    # the HTML page: every cutoff, its best player, both plots embedded; `chess report` rewrites it
+    page = (out / "report.html").read_text()
+    assert "Verdict by cutoff" in page and page.count("data:image/png;base64,") == 2
+    for label, e in again["cutoffs"].items():
+        assert f"cutoff {label}" in page and e["best_player"] in page
+    (out / "report.html").unlink()
+    assert main(["chess", "report", "--out", str(out)]) == 0
+    assert (out / "report.html").read_text() == page
+
+
+def test_chess_report_of_an_unfinished_run_is_a_clear_error(tmp_path, capsys):
+    assert main(["chess", "report", "--out", str(tmp_path)]) == 2
+    assert "no finished chess run" in capsys.readouterr().err
+    assert not (tmp_path / "report.html").exists()
 
 
 def test_cutoff_with_no_players_is_a_clear_error(tmp_path, stockfish_path):

@@ -4,7 +4,8 @@ generate, train, rate and reproduce run the same cached pipeline (``chess_pipeli
 in one run folder, up to the named stage: ``generate`` calibrates the ladder and plays
 the training games, ``train`` also builds the corpora and trains one model per cutoff,
 ``rate`` and ``reproduce`` run everything (ratings by temperature, ideal learner,
-favor, entropy, results, plots). A stage already done in the folder is reused.
+favor, entropy, results, plots, ``report.html``). A stage already done in the folder
+is reused. ``report`` rewrites the HTML page of a finished run.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def add_chess_parser(sub: argparse._SubParsersAction) -> None:
     play.add_argument("--engine", help="Stockfish path (default $TRANSCEND_STOCKFISH, PATH, /usr/games/stockfish)")
     play.add_argument("--seed", type=int, default=0)
     play.add_argument("--json", action="store_true", help="print a JSON object instead of PGN")
+    report = verbs.add_parser("report", help="(re)write RUN/report.html from a finished run's metrics and plots")
+    report.add_argument("--out", required=True, help="the run folder of a finished transcend chess reproduce")
     for verb, text in (("generate", "calibrate the ladder and play the training games"),
                        ("train", "... and train one model per rating cutoff"),
                        ("rate", "... and rate the models at every temperature (the whole run)"),
@@ -79,8 +82,8 @@ def config_from_args(args: argparse.Namespace) -> ChessConfig:
 def _chooser(spec: str, engine, seed: int):
     from transcend.learner.chess_policy import PolicyPlayer, load_policy
     from transcend.world.chess.engine import SearchLimit
-    from transcend.world.chess.players import (DEFAULT_BANDS, EnginePlayer, MoveScorer, RandomMover,
-                                               make_population)
+    from transcend.chess_config import CHESS_BANDS
+    from transcend.world.chess.players import EnginePlayer, MoveScorer, RandomMover, make_population
 
     parts = spec.split(":")
     try:
@@ -96,10 +99,10 @@ def _chooser(spec: str, engine, seed: int):
     except (ValueError, IndexError):
         raise TranscendError(f"player '{spec}' is malformed: use random, stockfish:SKILL:NODES, "
                              "model:CHECKPOINT:TAU or a band name.") from None
-    bands = [b for b in DEFAULT_BANDS if b.name == parts[0]]
+    bands = [b for b in CHESS_BANDS if b.name == parts[0]]
     if not bands:
         raise TranscendError(f"unknown player '{spec}': use random, stockfish:SKILL:NODES, model:CHECKPOINT:TAU "
-                             f"or a band name ({', '.join(b.name for b in DEFAULT_BANDS)}).")
+                             f"or a band name ({', '.join(b.name for b in CHESS_BANDS)}).")
     return make_population(MoveScorer(engine, SearchLimit(depth=2)), 1, bands=bands, seed=seed)[0]
 
 
@@ -150,7 +153,8 @@ def format_summary(m: dict) -> str:
         lines.append(f"  favor (τ={m['config']['favor_temperature']:g} vs 1): mean {f['mean']:+.4f} "
                      f"95% CI [{f['ci95'][0]:+.4f}, {f['ci95'][1]:+.4f}], {f['positions']} positions")
         v = m["transcends"][label]
-        lines.append(f"  transcends at low τ (intervals apart): {v['transcends_low_tau']}; at τ=1: {v['transcends_tau1']}")
+        lines.append(f"  transcends at τ={v['low_temperature']} (rated above the best player, intervals apart): "
+                     f"{v['transcends_low_tau']}; at τ=1: {v['transcends_tau1']}")
     ent = m["entropy"]
     lines.append(f"action entropy over {ent['common_states']} common states: " + ", ".join(
         f"{k}: {v['normalised_entropy']:.3f}" for k, v in ent["by_cutoff"].items()))
@@ -180,4 +184,9 @@ def run_stage(args: argparse.Namespace) -> int:
 def main_chess(args: argparse.Namespace) -> int:
     if args.chess_command == "play":
         return play(args)
+    if args.chess_command == "report":
+        from transcend.report.chess_html import write_chess_report
+
+        print(write_chess_report(Path(args.out)))
+        return 0
     return run_stage(args)

@@ -35,6 +35,7 @@ PAPER_TEMPERATURES = (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)
 #: (held-out cross-entropy no better than uniform; docs/chess.md). Errors concentrated in
 #: player-specific positions are what a vote of several players removes.
 CHESS_BANDS: tuple[StrengthBand, ...] = (
+    StrengthBand("beginner", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.75, 0.85)),
     StrengthBand("novice", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.30, 0.40)),
     StrengthBand("club", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.15, 0.20)),
     StrengthBand("expert", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.06, 0.09)),
@@ -56,8 +57,8 @@ class ChessConfig:
     engine: str | None = None
     # Depth of the engine search that scores every legal move for the simulated players.
     score_depth: int = 2
-    # Strength bands of the simulated players, weakest first (names from players.DEFAULT_BANDS).
-    bands: tuple[str, ...] = ("novice", "club")
+    # Strength bands of the simulated players, weakest first (names from CHESS_BANDS below).
+    bands: tuple[str, ...] = ("beginner", "novice")
     # Simulated players per band.
     players_per_band: int = 4
     # Training games played within each band (pairs of players in turn, colours alternating).
@@ -74,7 +75,7 @@ class ChessConfig:
     # Node budget of the ladder's Stockfish moves.
     ladder_nodes: int = 200
     # Games per pair in the ladder's round robin.
-    games_per_pair: int = 4
+    games_per_pair: int = 10
     # Transformer depth, width and heads of the move model.
     n_layer: int = 2
     n_embd: int = 64
@@ -85,7 +86,10 @@ class ChessConfig:
     # Sampling temperatures at which each model is rated.
     temperatures: tuple[float, ...] = PAPER_TEMPERATURES
     # Rated games per (cutoff, temperature) against the ladder.
-    rated_games: int = 24
+    rated_games: int = 40
+    # Rated games at the two temperatures the verdict compares, favor_temperature and 1.0 (when they are
+    # among `temperatures`): more games, narrower intervals where the claim is decided.
+    verdict_games: int = 200
     # Temperatures at which the ideal learner (exact mixture) is rated.
     ideal_temperatures: tuple[float, ...] = (0.001, 1.0)
     # Sample only legal moves (True) or the whole vocabulary with resample-then-forfeit (False).
@@ -93,8 +97,10 @@ class ChessConfig:
     # Favor analysis: the low temperature compared with τ = 1, and positions (from the model's games) used.
     favor_temperature: float = 0.001
     favor_positions: int = 300
-    # Action entropy: a state is "common" when it occurs at least this many times in all corpora together.
-    entropy_min_count: int = 5
+    # Action entropy: over positions among the first entropy_plies chosen moves of a game that are in
+    # every cutoff's corpus (at most entropy_states of them, a seeded draw).
+    entropy_plies: int = 10
+    entropy_states: int = 500
     # Fraction of each cutoff's games held out for the move-prediction diagnostic.
     heldout_fraction: float = 0.1
     # Device for training: auto (CUDA if present), cpu or cuda.
@@ -112,7 +118,8 @@ class ChessConfig:
                f"bands must be names from {', '.join(BAND_NAMES)}, got {list(self.bands)}.")
         _check(len(set(self.bands)) == len(self.bands), "bands must not repeat.")
         for name in ("score_depth", "players_per_band", "games_per_band", "ladder_nodes", "games_per_pair",
-                     "n_layer", "n_embd", "n_head", "rated_games", "favor_positions", "entropy_min_count",
+                     "n_layer", "n_embd", "n_head", "rated_games", "verdict_games", "favor_positions", "entropy_plies",
+                     "entropy_states",
                      "max_plies"):
             _check(int(getattr(self, name)) >= 1, f"{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.players_per_band >= 2, f"players_per_band must be at least 2 (games are within a band), "
@@ -128,6 +135,10 @@ class ChessConfig:
                f"n_embd {self.n_embd} must split into {self.n_head} heads of even size.")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
 
+    def games_at(self, tau: float) -> int:
+        """Rated games per cutoff at temperature ``tau`` (more at the verdict temperatures)."""
+        return max(self.rated_games, self.verdict_games) if tau in (self.favor_temperature, 1.0) else self.rated_games
+
     @classmethod
     def for_scale(cls, scale: str, **overrides: Any) -> ChessConfig:
         if scale not in SCALES:
@@ -138,14 +149,15 @@ class ChessConfig:
                         score_depth=1, ladder_skills=(0,), ladder_nodes=50, games_per_pair=2, n_layer=1, n_embd=32,
                         n_head=2, training=TrainingConfig(steps=20, batch_size=8, lr=2e-3, warmup_steps=2,
                                                           checkpoint_every=10),
-                        temperatures=(0.01, 1.0), rated_games=2, ideal_temperatures=(0.01,), favor_positions=10,
-                        entropy_min_count=2, heldout_fraction=0.25)
+                        temperatures=(0.01, 1.0), rated_games=2, verdict_games=2, ideal_temperatures=(0.01,),
+                        favor_temperature=0.01, favor_positions=10,
+                        entropy_states=50, heldout_fraction=0.25)
         elif scale == "paper":
-            base = dict(bands=("novice", "club", "expert"), players_per_band=5, games_per_band=3000, max_plies=160,
+            base = dict(bands=("beginner", "novice", "club"), players_per_band=5, games_per_band=3000, max_plies=160,
                         ladder_skills=(0, 2, 4, 6), games_per_pair=10, n_layer=4, n_embd=128, n_head=4,
                         training=TrainingConfig(steps=20000, batch_size=128, lr=1e-3, warmup_steps=500,
                                                 checkpoint_every=1000),
-                        rated_games=200, ideal_temperatures=(0.001, 0.1, 1.0), favor_positions=1000)
+                        rated_games=200, verdict_games=400, ideal_temperatures=(0.001, 0.1, 1.0), favor_positions=1000)
         base.update(overrides)
         return cls(**base)
 

@@ -13,9 +13,12 @@
   right tail = a few positions where denoising gains a lot).
 * **Action entropy** of a cutoff's data over common opening states: the entropy of the
   mixture f̄ at each state, divided by log(number of legal moves) (1 = uniform), averaged
-  over the states that occur at least ``min_count`` times in all corpora together. Using
-  the exact mixture (players' policies are known) instead of move counts makes cutoffs
-  with different amounts of data comparable.
+  over the same states for every cutoff: the *opening states* (:func:`opening_states`),
+  positions among the first chosen plies of a game that are in every cutoff's corpus.
+  Using the exact mixture (players' policies are known) instead of move counts makes
+  cutoffs with different amounts of data comparable, and it is why a state need not
+  repeat: the paper counts moves at states that many games reach, which simulated games
+  after random opening plies rarely do (:func:`common_states` gives those).
 """
 
 from __future__ import annotations
@@ -103,6 +106,27 @@ def common_states(corpora: Sequence[MoveCorpus], min_count: int) -> list[str]:
     for c in corpora:
         counts.update(c.fens.tolist())
     return [s for s, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
+
+
+def opening_states(corpora: Sequence[MoveCorpus], plies: int, max_states: int, seed: int = 0) -> list[str]:
+    """Positions among the first ``plies`` chosen moves of a game that occur in every corpus.
+
+    At most ``max_states`` of them, a seeded draw, in a fixed order.
+    """
+    per_corpus = []
+    for c in corpora:
+        keep: set[str] = set()
+        seen: Counter[int] = Counter()
+        for fen, game in zip(c.fens.tolist(), c.games.tolist(), strict=True):
+            if seen[game] < plies:
+                keep.add(fen)
+            seen[game] += 1
+        per_corpus.append(keep)
+    states = sorted(set.intersection(*per_corpus)) if per_corpus else []
+    if len(states) > max_states:
+        rng = np.random.default_rng([seed, 0xE7])
+        states = [states[i] for i in sorted(rng.choice(len(states), size=max_states, replace=False))]
+    return states
 
 
 def action_entropy(mixture: Mixture, states: Sequence[str]) -> dict:

@@ -289,6 +289,9 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
     first = next(iter(metrics["cutoffs"].values()))
     assert set(first["by_temperature"]) == {"0.01", "1.0"}
     assert first["best_player_rating"] > 0 and first["favor"]["positions"] > 0
+    # the best player is re-rated like the model (fresh games against the ladder), its round-robin fit kept
+    assert first["best_player_games"] == max(cfg.rated_games, cfg.verdict_games)
+    assert first["best_player_ladder"]["rating"] > 0 and len(list((out / "ratings").glob("*.best.json"))) == 2
     assert 0 <= first["move_prediction"]["top1_vs_plurality"] <= 1
     # a finished run is returned from its metrics; a different config in the same folder is refused
     assert run(cfg, out, progress=False)["seconds"] == metrics["seconds"]

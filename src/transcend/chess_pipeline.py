@@ -2,7 +2,8 @@
 
 world (engine, players) -> ladder (round robin, Elo) -> games (per band, PGN) -> corpus
 (per cutoff) -> learner (one model per cutoff) -> evaluate (ratings by temperature,
-ideal learner, move prediction, favor, entropy) -> results (Parquet rows) -> report (plots).
+ideal learner, the best player re-rated, move prediction, favor, entropy) -> results (Parquet
+rows) -> report (plots, report.html).
 
 Run folder layout::
 
@@ -13,8 +14,9 @@ Run folder layout::
     corpus/<cutoff>.npz    training examples of each cutoff
     models/<cutoff>/latest.pt
     ratings/<cutoff>.json  ratings by temperature, diagnostics, favor
-    ideal.json             the ideal learner's ratings; entropy.json
-    metrics.json, results.parquet, chess_rating_vs_temperature.png, chess_favor.png
+    ratings/<cutoff>.ideal.json, ratings/<cutoff>.best.json   the ideal learner; the best player
+    entropy.json, metrics.json, results.parquet, chess_rating_vs_temperature.png, chess_favor.png,
+    report.html
 
 A stage whose output file exists is skipped (files are written atomically, so an
 interrupted stage leaves nothing and is redone); training resumes from its last
@@ -288,6 +290,32 @@ def stage_ideal(world: World, ladder: Ladder, run_dir: Path, label: str, mixture
     return out
 
 
+def stage_rate_best(world: World, ladder: Ladder, run_dir: Path, label: str, best: SimulatedPlayer,
+                    progress: bool) -> dict:
+    """The best player of a cutoff rated exactly as the models are: Glicko-2 over fresh games against the ladder.
+
+    Why not its round-robin rating alone: that fit's interval is wide (most of its games are
+    against far stronger or weaker entrants, which say little), and the best of several
+    players picked by a noisy rating is rated too high on average; fresh games, as many as
+    the model gets at the verdict temperature, remove both.
+    """
+    path = run_dir / "ratings" / f"{label}.best.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    cfg = world.cfg
+    opponents = [o for o in world.ladder_entrants() if o.name != best.name]
+    n = max(cfg.rated_games, cfg.verdict_games)
+    with _bar(progress, n, f"rate {best.name}") as bar:
+        rating, games = rate_player(best, ladder, opponents, n, cfg.seed * 41 + 7, random_plies=cfg.random_plies,
+                                    max_plies=cfg.max_plies, progress=lambda i, n_: bar.update(1) if i else None)
+    out = {"player": best.name, "rating": rating.rating, "rd": rating.rd, "low": rating.interval()[0],
+           "high": rating.interval()[1], "games": len(games),
+           "score": float(np.mean([g.score_for(best.name) for g in games]))}
+    world.save_cache()
+    _atomic_json(path, out)
+    return out
+
+
 # ------------------------------------------------------------------------------------ run
 def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
         stop_after: str | None = None, on_stage: Callable[[str], None] | None = None) -> dict:
@@ -342,12 +370,16 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
                 t = time.perf_counter()
                 rated = stage_rate_model(world, ladder, run_dir, label, model, mixtures[label], held, progress)
                 ideal = stage_ideal(world, ladder, run_dir, label, mixtures[label], progress)
-                timings[f"rate_{label}_s"] = time.perf_counter() - t
                 best = max(members, key=lambda p: ladder.ratings[p.name].rating)
+                best_rated = stage_rate_best(world, ladder, run_dir, label, best, progress)
+                timings[f"rate_{label}_s"] = time.perf_counter() - t
                 results[label] = {
                     "cutoff": c, "players": sorted(counts), "positions": len(train), "heldout_positions": len(held),
-                    "best_player": best.name, "best_player_rating": ladder.ratings[best.name].rating,
-                    "best_player_rd": ladder.ratings[best.name].rd, "training": train_info, **rated, "ideal": ideal}
+                    "best_player": best.name, "best_player_rating": best_rated["rating"],
+                    "best_player_rd": best_rated["rd"], "best_player_games": best_rated["games"],
+                    "best_player_ladder": {"rating": ladder.ratings[best.name].rating,
+                                           "rd": ladder.ratings[best.name].rd},
+                    "training": train_info, **rated, "ideal": ideal}
             if stop_after == "train":
                 return {}
             ent_path = run_dir / "entropy.json"
@@ -422,6 +454,9 @@ def _write_results(cfg: ChessConfig, run_dir: Path, metrics: dict) -> None:
         rows.append({**base, **extra, "metric": "best_player_rating", "temperature": nan,
                      "value": e["best_player_rating"]})
         rows.append({**base, **extra, "metric": "best_player_rd", "temperature": nan, "value": e["best_player_rd"]})
+        if "best_player_ladder" in e:
+            rows.append({**base, **extra, "metric": "best_player_ladder_rating", "temperature": nan,
+                         "value": e["best_player_ladder"]["rating"]})
         for t, r in e["by_temperature"].items():
             for key in ("rating", "rd", "score", "illegal_draws", "forfeits"):
                 rows.append({**base, **extra, "metric": f"model_{key}", "temperature": float(t), "value": float(r[key])})

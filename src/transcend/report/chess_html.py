@@ -49,7 +49,8 @@ def render_chess_report(run_dir: Path, metrics: dict | None = None) -> str:
         rows.append(f"<tr><td>{t:g}</td>{''.join(cells)}</tr>")
     rows.append("<tr><td><b>best player</b></td>" + "".join(
         f"<td><b>{m['cutoffs'][c]['best_player_rating']:.0f} ± {2 * m['cutoffs'][c]['best_player_rd']:.0f}</b> "
-        f"({_e(m['cutoffs'][c]['best_player'])})</td>" for c in labels) + "</tr>")
+        f"({_e(m['cutoffs'][c]['best_player'])}, {m['cutoffs'][c].get('best_player_games', '?')} games)</td>"
+        for c in labels) + "</tr>")
     ideal_taus = sorted({float(t) for e in m["cutoffs"].values() for t in e["ideal"]})
     for t in ideal_taus:
         rows.append(f"<tr><td>ideal learner τ = {t:g}</td>" + "".join(

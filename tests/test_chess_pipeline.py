@@ -289,6 +289,8 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
     first = next(iter(metrics["cutoffs"].values()))
     assert set(first["by_temperature"]) == {"0.01", "1.0"}
     assert first["best_player_rating"] > 0 and first["favor"]["positions"] > 0
+    ent = metrics["entropy"]
+    assert set(ent["by_band"]) == set(cfg.bands) and set(ent["by_cutoff"]) == set(metrics["cutoffs"])
     # the best player is re-rated like the model (fresh games against the ladder), its round-robin fit kept
     assert first["best_player_games"] == max(cfg.rated_games, cfg.verdict_games)
     assert first["best_player_ladder"]["rating"] > 0 and len(list((out / "ratings").glob("*.best.json"))) == 2

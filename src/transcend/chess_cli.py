@@ -158,6 +158,9 @@ def format_summary(m: dict) -> str:
     ent = m["entropy"]
     lines.append(f"action entropy over {ent['common_states']} common states: " + ", ".join(
         f"{k}: {v['normalised_entropy']:.3f}" for k, v in ent["by_cutoff"].items()))
+    if "by_band" in ent:
+        lines.append("  each band's own players at the same states: " + ", ".join(
+            f"{k}: {v['normalised_entropy']:.3f}" for k, v in ent["by_band"].items()))
     return "\n".join(lines)
 
 

@@ -388,8 +388,13 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
             else:
                 states = chess_analyses.opening_states(list(corpora.values()), cfg.entropy_plies,
                                                        cfg.entropy_states, seed=cfg.seed)
+                # Each band's own players, equally weighted, at the same states: a cutoff's mixture
+                # also grows with its number of players (more players, more distinct moves).
+                bands = {b: Mixture.from_counts(ps, {p.name: 1 for p in ps}) for b in cfg.bands
+                         if len(ps := [p for p in world.players if p.band == b])}
                 entropy = {"common_states": len(states), "plies": cfg.entropy_plies,
-                           "by_cutoff": {k: chess_analyses.action_entropy(m, states) for k, m in mixtures.items()}}
+                           "by_cutoff": {k: chess_analyses.action_entropy(m, states) for k, m in mixtures.items()},
+                           "by_band": {b: chess_analyses.action_entropy(m, states) for b, m in bands.items()}}
                 _atomic_json(ent_path, entropy)
             world.save_cache()
             engine_name = world.engine.name

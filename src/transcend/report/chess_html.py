@@ -71,6 +71,9 @@ def render_chess_report(run_dir: Path, metrics: dict | None = None) -> str:
             f"<td>{mp['cross_entropy_vs_mixture']:.2f} vs {mp['mixture_entropy']:.2f}</td></tr>")
     ent = m["entropy"]
     ent_text = ", ".join(f"cutoff {_e(k)}: {v['normalised_entropy']:.3f}" for k, v in ent["by_cutoff"].items())
+    if "by_band" in ent:
+        ent_text += "; each band's own players at the same states: " + ", ".join(
+            f"{_e(k)}: {v['normalised_entropy']:.3f}" for k, v in ent["by_band"].items())
     ladder = "".join(f"<tr><td>{_e(name)}</td><td>{r['rating']:.0f} ± {2 * r['rd']:.0f}</td></tr>"
                      for name, r in sorted(m["ladder"].items(), key=lambda kv: kv[1]["rating"]))
     figs = []

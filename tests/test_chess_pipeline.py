@@ -372,3 +372,22 @@ def test_config_validation():
         ChessConfig.from_dict({"nonsense": 1})
     cfg = ChessConfig.for_scale("small")
     assert ChessConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_verdict_uses_the_fixed_low_temperature_not_the_best_one():
+    from transcend.chess_pipeline import transcendence_verdict
+
+    def r(rating, rd=40.0):
+        return {"rating": rating, "rd": rd, "low": rating - 2 * rd, "high": rating + 2 * rd}
+
+    entry = {"best_player_rating": 1100.0, "best_player_rd": 40.0,
+             "by_temperature": {"0.001": r(1300.0), "0.3": r(1600.0), "1.0": r(900.0)}}
+    v = transcendence_verdict(entry, 0.001)
+    assert v["low_temperature"] == 0.001 and v["model_low"] == 1300.0 and v["model_tau1"] == 900.0
+    assert v["model_low_lower_bound"] == 1220.0 and v["best_player_upper_bound"] == 1180.0
+    assert v["transcends_low_tau"] and not v["transcends_tau1"]
+    # τ = 0.3 clears the bar but is not the temperature the verdict was fixed to
+    entry["by_temperature"]["0.001"] = r(1250.0)
+    v = transcendence_verdict(entry, 0.001)
+    assert not v["transcends_low_tau"] and v["rating_above_best_player_low_tau"]
+    assert transcendence_verdict(entry, 0.05)["low_temperature"] is None

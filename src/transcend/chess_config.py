@@ -2,7 +2,7 @@
 
 Every field has a one-line doc (the comment above it); construction validates and a
 bad value raises ``TranscendError`` naming the field. ``ChessConfig.for_scale`` gives
-the two presets: ``small`` (sized for a 2-core CPU, ~25 minutes end to end) and
+the two presets: ``small`` (sized for a 2-core CPU, ~30 minutes end to end) and
 ``paper`` (more players, games, steps and rated games; hours on a CPU).
 """
 
@@ -33,7 +33,10 @@ PAPER_TEMPERATURES = (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)
 #: close to uniform in every position, so their games carry almost no signal about which
 #: moves are good, and a small model trained on a few thousand such games learnt nothing
 #: (held-out cross-entropy no better than uniform; docs/chess.md). Errors concentrated in
-#: player-specific positions are what a vote of several players removes.
+#: player-specific positions are what a vote of several players removes. Beginners (blind in
+#: 75-85% of positions) are the lowest cutoff of ``small``: a small CPU-trained model learns a
+#: fixed, coarse part of the players' skill, which beats beginners but not novices
+#: (docs/chess.md, "What did not work first").
 CHESS_BANDS: tuple[StrengthBand, ...] = (
     StrengthBand("beginner", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.75, 0.85)),
     StrengthBand("novice", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.30, 0.40)),

@@ -136,7 +136,7 @@ def play(args: argparse.Namespace) -> int:
 
 
 def format_summary(m: dict) -> str:
-    lines = [f"chess: {m['engine']}; run folder {m['run_dir']}; {m['seconds'] / 60:.1f} min"]
+    lines = [f"chess: {m['engine']}; run folder {m['run_dir']}; {m['seconds'] / 60:.1f} min (this invocation)"]
     for label, e in m["cutoffs"].items():
         lines.append(f"cutoff {label}: {len(e['players'])} players, {e['positions']} training moves; best player "
                      f"{e['best_player']} {e['best_player_rating']:.0f} ± {2 * e['best_player_rd']:.0f}")

@@ -94,7 +94,8 @@ padding: 2px 6px; text-align: right; }} pre {{ background: #f6f6f6; padding: 0.8
 font-size: 0.85em; }}
 </style></head><body>
 <h1>Chess: does a model trained on weaker players play better than all of them?</h1>
-<p>Run folder <code>{_e(m['run_dir'])}</code>; engine {_e(m['engine'])}; {m['seconds'] / 60:.1f} min.
+<p>Run folder <code>{_e(m['run_dir'])}</code>; engine {_e(m['engine'])}; {m['seconds'] / 60:.1f} min
+in the invocation that finished the run (stages reused from earlier ones not counted).
 Ratings are Glicko-2 against a ladder calibrated by a maximum-likelihood round robin, ± 2·RD.</p>
 <h2>Verdict by cutoff</h2>
 <table><thead><tr><th>cutoff</th><th>players</th><th>training moves</th><th>transcends at low τ

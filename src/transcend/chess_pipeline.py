@@ -228,6 +228,15 @@ def stage_train(cfg: ChessConfig, run_dir: Path, label: str, corpus: MoveCorpus,
     return model, summary
 
 
+def _rate(player, ladder: Ladder, opponents: list, n_games: int, seed: int, cfg: ChessConfig, bar: tqdm) -> dict:
+    """``n_games`` of ``player`` against the ladder, one Glicko-2 period: rating, RD, ± 2·RD, games, mean score."""
+    rating, games = rate_player(player, ladder, opponents, n_games, seed, random_plies=cfg.random_plies,
+                                max_plies=cfg.max_plies, progress=lambda i, n: bar.update(1) if i else None)
+    low, high = rating.interval()
+    return {"rating": rating.rating, "rd": rating.rd, "low": low, "high": high, "games": len(games),
+            "score": float(np.mean([g.score_for(player.name) for g in games]))}
+
+
 def stage_rate_model(world: World, ladder: Ladder, run_dir: Path, label: str, model, mixture: Mixture,
                      heldout: MoveCorpus, progress: bool) -> dict:
     path = run_dir / "ratings" / f"{label}.json"
@@ -248,14 +257,9 @@ def stage_rate_model(world: World, ladder: Ladder, run_dir: Path, label: str, mo
                 return _orig(board, rng)
 
             player.choose_move = recording  # type: ignore[method-assign]
-            rating, games = rate_player(player, ladder, opponents, cfg.games_at(tau), cfg.seed * 31 + t_index,
-                                        random_plies=cfg.random_plies, max_plies=cfg.max_plies,
-                                        progress=lambda i, n: bar.update(1) if i else None)
-            score = float(np.mean([g.score_for(player.name) for g in games]))
             out["by_temperature"][repr(float(tau))] = {
-                "rating": rating.rating, "rd": rating.rd, "low": rating.interval()[0], "high": rating.interval()[1],
-                "games": len(games), "score": score, "illegal_draws": player.illegal_draws,
-                "forfeits": player.forfeits, "moves": player.moves}
+                **_rate(player, ladder, opponents, cfg.games_at(tau), cfg.seed * 31 + t_index, cfg, bar),
+                "illegal_draws": player.illegal_draws, "forfeits": player.forfeits, "moves": player.moves}
             if tau == min(cfg.temperatures):
                 fav_fens = positions
     world.save_cache()
@@ -279,12 +283,8 @@ def stage_ideal(world: World, ladder: Ladder, run_dir: Path, label: str, mixture
     with _bar(progress, sum(cfg.games_at(t) for t in cfg.ideal_temperatures), f"ideal {label}") as bar:
         for t_index, tau in enumerate(cfg.ideal_temperatures):
             player = IdealPlayer(mixture, tau, name=f"ideal-{label}-t{tau:g}")
-            rating, games = rate_player(player, ladder, opponents, cfg.games_at(tau), cfg.seed * 37 + t_index,
-                                        random_plies=cfg.random_plies, max_plies=cfg.max_plies,
-                                        progress=lambda i, n: bar.update(1) if i else None)
-            out[repr(float(tau))] = {"rating": rating.rating, "rd": rating.rd, "low": rating.interval()[0],
-                                     "high": rating.interval()[1], "games": len(games),
-                                     "score": float(np.mean([g.score_for(player.name) for g in games]))}
+            out[repr(float(tau))] = _rate(player, ladder, opponents, cfg.games_at(tau), cfg.seed * 37 + t_index, cfg,
+                                          bar)
     world.save_cache()
     _atomic_json(path, out)
     return out
@@ -306,11 +306,7 @@ def stage_rate_best(world: World, ladder: Ladder, run_dir: Path, label: str, bes
     opponents = [o for o in world.ladder_entrants() if o.name != best.name]
     n = max(cfg.rated_games, cfg.verdict_games)
     with _bar(progress, n, f"rate {best.name}") as bar:
-        rating, games = rate_player(best, ladder, opponents, n, cfg.seed * 41 + 7, random_plies=cfg.random_plies,
-                                    max_plies=cfg.max_plies, progress=lambda i, n_: bar.update(1) if i else None)
-    out = {"player": best.name, "rating": rating.rating, "rd": rating.rd, "low": rating.interval()[0],
-           "high": rating.interval()[1], "games": len(games),
-           "score": float(np.mean([g.score_for(best.name) for g in games]))}
+        out = {"player": best.name, **_rate(best, ladder, opponents, n, cfg.seed * 41 + 7, cfg, bar)}
     world.save_cache()
     _atomic_json(path, out)
     return out

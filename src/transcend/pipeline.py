@@ -82,9 +82,13 @@ def build_panel(cfg: RunConfig, kg: KnowledgeGraph, cache_dir: Path | None = Non
     return denoising_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.seed, rho=cfg.experts.rho)
 
 
+#: The config sections a corpus depends on (the two-hop section too, in generalization mode).
+CORPUS_SECTIONS = ("world", "experts", "corpus", "two_hop")
+
+
 def corpus_key(cfg: RunConfig) -> str:
-    """The hash of everything a corpus depends on (the two-hop section too, in generalization mode)."""
-    return cfg.stage_hash("world", "experts", "corpus", "two_hop")
+    """The hash of everything a corpus depends on."""
+    return cfg.stage_hash(*CORPUS_SECTIONS)
 
 
 def build_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: Path) -> Corpus:

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable
 from transcend.config import RunConfig
 from transcend.errors import TranscendError
 from transcend.experiments.spec import Experiment, RunSpec
-from transcend.pipeline import corpus_key
+from transcend.pipeline import CORPUS_SECTIONS, corpus_key
 from transcend.results.store import RESULTS, write_results
 
 DEFAULT_ROOT = Path("runs/experiments")
@@ -119,7 +119,7 @@ def _finished_elsewhere(out: Path, run_id: str) -> Path | None:
 
 def learner_key(cfg: RunConfig) -> str:
     """The hash of everything a trained model depends on (not the evaluation)."""
-    return cfg.stage_hash("world", "experts", "corpus", "two_hop", "model", "training")
+    return cfg.stage_hash(*CORPUS_SECTIONS, "model", "training")
 
 
 def _trained_elsewhere(out: Path, cfg: RunConfig) -> Path | None:

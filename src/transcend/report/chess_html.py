@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 
 from transcend.errors import TranscendError
-from transcend.report.html import REPORT, _e
+from transcend.report.html import PAGE_STYLE, REPORT, _e, write_page
 
 PLOTS = (("chess_rating_vs_temperature.png", "Glicko-2 rating against sampling temperature, ± 2·RD; dashed: the "
           "best player in the cutoff's data (grey band: its ± 2·RD); dotted: the ideal learner (the exact mixture)"),
@@ -87,11 +86,8 @@ def render_chess_report(run_dir: Path, metrics: dict | None = None) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>transcend: chess</title>
 <style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
-figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }} figcaption {{ color: #555; font-size: 0.9em; }}
-table {{ border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }} td, th {{ border: 1px solid #ccc;
-padding: 2px 6px; text-align: right; }} pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto;
-font-size: 0.85em; }}
+{PAGE_STYLE}
+table {{ margin: 1em 0; }}
 </style></head><body>
 <h1>Chess: does a model trained on weaker players play better than all of them?</h1>
 <p>Run folder <code>{_e(m['run_dir'])}</code>; engine {_e(m['engine'])}; {m['seconds'] / 60:.1f} min
@@ -120,9 +116,4 @@ Ratings are Glicko-2 against a ladder calibrated by a maximum-likelihood round r
 
 def write_chess_report(run_dir: Path, metrics: dict | None = None) -> Path:
     """Write ``run_dir/report.html`` atomically; returns its path."""
-    page = render_chess_report(Path(run_dir), metrics)
-    out = Path(run_dir) / REPORT
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_page(Path(run_dir) / REPORT, render_chess_report(Path(run_dir), metrics))

@@ -33,6 +33,11 @@ from transcend.experiments.runner import SPEC  # noqa: E402
 from transcend.results.store import RESULTS  # noqa: E402
 
 REPORT = "report.html"
+#: The CSS of every report page (the experiment pages and the chess page).
+PAGE_STYLE = """body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+figure { margin: 1.5em 0; } img { max-width: 100%; } figcaption { color: #555; font-size: 0.9em; }
+table { border-collapse: collapse; font-size: 0.85em; } td, th { border: 1px solid #ccc; padding: 2px 6px;
+text-align: right; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }"""
 COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
 
 
@@ -353,10 +358,7 @@ def render_report(exp_dir: Path) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>transcend: {_e(spec['name'])}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
-figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }} figcaption {{ color: #555; font-size: 0.9em; }}
-table {{ border-collapse: collapse; font-size: 0.85em; }} td, th {{ border: 1px solid #ccc; padding: 2px 6px;
-text-align: right; }} pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }}
+{PAGE_STYLE}
 </style></head><body>
 <h1>Experiment: {_e(spec['name'])}</h1>
 <p>{_e(spec.get('description', ''))}</p>
@@ -381,8 +383,11 @@ def write_report(name: str, root: Path = Path("runs/experiments"), out: Path | N
     exp_dir = Path(root) / name
     if not exp_dir.is_dir():
         raise TranscendError(f"no experiment named {name!r} under {root}; run transcend reproduce {name} first.")
-    page = render_report(exp_dir)
-    out = Path(out) if out else exp_dir / REPORT
+    return write_page(Path(out) if out else exp_dir / REPORT, render_report(exp_dir))
+
+
+def write_page(out: Path, page: str) -> Path:
+    """Write an HTML page atomically (temp file, then rename); returns its path."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")

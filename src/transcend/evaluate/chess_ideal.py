@@ -1,7 +1,7 @@
 """The ideal chess learner: the exact mixture of the training players' policies.
 
 At a position x, the cross-entropy optimum of a model trained on the players' games
-is the mixture f̄(y|x) = Σ_i g(i|x) f_i(y|x) (DESIGN.md §1). Here g(i|x) = g(i), the
+is the mixture f̄(y|x) = Σ_i g(i|x) f_i(y|x) (docs/design.md §1). Here g(i|x) = g(i), the
 share of the corpus's moves that player i chose (the simulated players reach a
 position with similar probabilities, and the exact g(i|x) would need every player's
 probability of reaching x). Every f_i is known exactly (engine scores + blind spots,

@@ -1,6 +1,6 @@
 """The chess world: a UCI engine (Stockfish), simulated players with blind spots, and games.
 
-The original transcendence experiment (DESIGN.md §2, "Chess"): simulated experts of
+The original transcendence experiment (docs/design.md §2, "Chess"): simulated experts of
 several strengths generate games; everything is driven by fixed engine budgets
 (depth or nodes, never wall-clock time) and explicit seeded generators, so that the
 same seed gives the same games.

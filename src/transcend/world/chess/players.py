@@ -1,6 +1,6 @@
 """Move-choosers: simulated players (the experts), engine ladder players and a random mover.
 
-A simulated player, at each position (DESIGN.md §2, chess):
+A simulated player, at each position (docs/design.md §2, chess):
 
 1. gets the engine's win probability ``p(m)`` of every legal move ``m`` (a full
    multi-PV search at a fixed budget, :meth:`Engine.score_moves`), memoised in a

@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--cot", action="store_true",
                      help="chain of thought: two-hop facts as 'What is the r2 of the r1 of a? b ; c'")
     _add_experiment_commands(sub)
-    from transcend.chess_cli import add_chess_parser  # the chess experiment: `transcend chess ...`
+    from transcend.chess.cli import add_chess_parser  # the chess experiment: `transcend chess ...`
 
     add_chess_parser(sub)
     return parser
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("reproduce", "results", "report"):
             return _experiment_command(args)
         if args.command == "chess":
-            from transcend.chess_cli import main_chess
+            from transcend.chess.cli import main_chess
 
             return main_chess(args)
         args._explicit = _explicit_flags(argv)

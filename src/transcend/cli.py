@@ -49,6 +49,8 @@ def _add_run_options(p: argparse.ArgumentParser, coverage: bool = True) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to <out>/tensorboard (needs the tensorboard extra)")
 
 
 def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
@@ -154,7 +156,9 @@ def format_table(m: dict) -> str:
 def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
     from transcend.pipeline import run
 
-    metrics = run(cfg, out, resume=args.resume, progress=not args.quiet and sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    metrics = run(cfg, out, resume=args.resume, progress=not args.quiet and tty,
+                  progress_lines=not args.quiet and not tty, tensorboard=getattr(args, "tensorboard", False))
     if args.json:
         print(json.dumps(metrics))
     else:

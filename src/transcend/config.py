@@ -158,9 +158,11 @@ class TrainingConfig:
     grad_clip: float = 1.0
     # Steps between checkpoints.
     checkpoint_every: int = 200
+    # Batches whose gradients are summed per optimizer step (1 = none; the effective batch is batch_size times this).
+    gradient_accumulation: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every"):
+        for name in ("steps", "batch_size", "checkpoint_every", "gradient_accumulation"):
             _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.lr > 0, f"training.lr must be positive, got {self.lr}.")
         _check(0 <= self.min_lr_ratio <= 1, f"training.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}.")

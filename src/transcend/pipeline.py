@@ -40,6 +40,7 @@ from transcend.experts.generalization import (SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL
                                               generalization_panel)
 from transcend.experts.selection import SelectionPanel, save_areas, selection_panel
 from transcend.experts.writing import write_paragraphs
+from transcend.learner.log import LOG as TRAIN_LOG, TrainLog
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import CHECKPOINT, pick_device, train
 from transcend.theory import denoising_wrong_rate, majority_vote_accuracy, selection_vote_accuracy
@@ -157,8 +158,12 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = True,
-        stop_after: int | None = None, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
-    """Execute (or finish, or reuse) the run of ``cfg`` in folder ``out``; returns its metrics."""
+        stop_after: int | None = None, log=lambda msg: print(msg, file=sys.stderr),
+        progress_lines: bool = False, tensorboard: bool = False) -> dict:
+    """Execute (or finish, or reuse) the run of ``cfg`` in folder ``out``; returns its metrics.
+
+    Training appends to ``out/train_log.jsonl``; ``progress_lines`` prints a plain line to stderr every
+    5% of the steps (for logs that are not a terminal); ``tensorboard`` also writes event files."""
     out = Path(out)
     cached = _prepare_run_dir(cfg, out, resume)
     if cached is not None:
@@ -191,7 +196,8 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
         t = time.perf_counter()
         result = train(model, corpus.tokens(), tc, out / "checkpoints", seed=cfg.seed,
                        resume=(out / "checkpoints" / CHECKPOINT).is_file(), device=device, progress=progress,
-                       stop_after=stop_after)
+                       stop_after=stop_after, log=TrainLog(out / TRAIN_LOG, tensorboard=tensorboard,
+                                                           lines_every=max(1, tc.steps // 20) * progress_lines))
         timings["train_s"] = time.perf_counter() - t
         if result["steps"] < tc.steps:
             raise KeyboardInterrupt  # stopped early on purpose (tests): leave the run resumable

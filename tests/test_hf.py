@@ -216,3 +216,31 @@ def test_export_reproduces_the_run_and_continues_as_hf_dir(tmp_path, capsys):
     assert first < 0.5 * read_log(run / "train_log.jsonl")[0]["loss"] and abs(first - last) < 0.5
     # exporting twice into a non-empty folder is refused
     assert _run(["export", str(run), "--to", str(d)], capsys)[0] == 2
+
+
+def test_two_hop_latent_and_chain_of_thought_agree_with_the_one_token_path():
+    from transcend.evaluate import two_hop
+    from transcend.evaluate.model_eval import answer_logits, entity_logits_only
+    from transcend.world.two_hop import TwoHopFacts
+
+    kg, tok, model = _tiny_lab()
+    # questions whose answer is what the model says, so that hits are not all zero
+    exact, cpu = ExactScorer(lab_hf_tokenizer(tok), EOS_ID, kg), torch.device("cpu")
+    lab = LabScorer(tok, kg)
+    R = len(kg.relations)
+    a = np.arange(30) % kg.num_entities
+    r1, r2 = np.arange(30) % R, (np.arange(30) * 7) % R
+    for c_from_model in (False, True):
+        c = (np.arange(30) * 5) % kg.num_entities
+        paths = TwoHopFacts(a=a, r1=r1, b=c, r2=r2, c=c, edge1=np.zeros(30, int), edge2=np.zeros(30, int))
+        q = two_hop.questions_of(paths, R)
+        if c_from_model:
+            greedy = entity_logits_only(answer_logits(
+                model, two_hop._prompts(q, kg, tok, cot=False), cpu), kg.num_entities).argmax(1).numpy() - 3
+            paths = TwoHopFacts(a=q.a, r1=q.r1, b=greedy, r2=q.r2, c=greedy, edge1=np.zeros(len(q), int),
+                                edge2=np.zeros(len(q), int))
+            q = two_hop.questions_of(paths, R)
+        np.testing.assert_array_equal(exact.latent(model, q, cpu), lab.latent(model, q, cpu))
+        for x, y in zip(exact.cot(model, q, cpu), lab.cot(model, q, cpu)):
+            np.testing.assert_array_equal(x, y)
+    assert exact.latent(model, q, cpu).mean() == 1.0

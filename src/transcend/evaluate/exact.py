@@ -167,38 +167,47 @@ class ExactScorer:
 
     @torch.no_grad()
     def cot(self, model, q, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy chain of thought: (the answer after ';' is correct and then the text ends, bridge correct)."""
+        """Greedy chain of thought, per question: (the answer after ';' is correct, the bridge is correct).
+
+        Names of several tokens: the answer must be followed by the end of the text (end-of-text token).
+        One-token names (the lab's tokenizer): the token after the first ';' and the first token, as
+        ``two_hop.cot_accuracy`` reads them."""
         if len(q) == 0:
             return np.zeros(0), np.zeros(0)
         from transcend.evaluate.model_eval import length_batches, next_token_logits
+        from transcend.evaluate.two_hop import COT_MAX_TOKENS
 
         kg, rel = self.kg, [r.name for r in self.kg.relations]
         longest = max(len(s) for s in self.name_tokens("x " + TAIL, ""))
-        budget = 2 * longest + len(self.encode(COT_ANSWER.format(b="", c=""))) + 2
+        budget = COT_MAX_TOKENS if self.atomic else 2 * longest + len(self.encode(COT_ANSWER.format(b="", c=""))) + 2
         prompts = [np.asarray(p) for p in self.prompts(
             [COT_QUESTION.format(r1=rel[r1], r2=rel[r2], a=kg.entity_names[a]) for a, r1, r2 in zip(q.a, q.r1, q.r2)])]
         model.eval()
-        texts = [""] * len(q)
+        bridges, answers = [""] * len(q), [None] * len(q)
         for chunk, x in length_batches(prompts, 256, device):
             start = x.shape[1]
             for _ in range(budget):
                 x = torch.cat([x, next_token_logits(model, x, device).argmax(dim=1)[:, None]], dim=1)
             for row, i in enumerate(chunk):
                 gen = x[row, start:].tolist()
-                ended = self.eos_id in gen
-                texts[i] = self.tok.decode(gen[:gen.index(self.eos_id)] if ended else gen) + ("\0" if ended else "")
-        answer_ok, bridge_ok = np.zeros(len(q)), np.zeros(len(q))
+                if self.atomic:
+                    pieces = [self.tok.decode([g]).strip() for g in gen]
+                    bridges[i] = pieces[0]
+                    if ";" in pieces[:-1]:
+                        answers[i] = pieces[pieces.index(";") + 1]
+                    continue
+                if self.eos_id not in gen:
+                    continue
+                bridge, sep, answer = self.tok.decode(gen[:gen.index(self.eos_id)]).partition(";")
+                bridges[i] = bridge.strip()
+                if sep:
+                    answers[i] = answer.strip()
         names = kg.entity_names
+        answer_ok, bridge_ok = np.zeros(len(q)), np.zeros(len(q))
         for p, i in enumerate(q.path_question):
-            text = texts[i]
-            if ";" not in text:
-                continue
-            bridge, _, rest = text.partition(";")
-            bridge_ok[i] = max(bridge_ok[i], float(bridge.strip() == names[q.paths.b[p]]))
-            if rest.endswith("\0"):  # the answer, then the end of the text
-                answer_ok[i] = max(answer_ok[i], float(rest[:-1].strip() == names[q.paths.c[p]]))
+            bridge_ok[i] = max(bridge_ok[i], float(bridges[i] == names[q.paths.b[p]]))
+            answer_ok[i] = max(answer_ok[i], float(answers[i] == names[q.paths.c[p]]))
         return answer_ok, bridge_ok
-
 
 class LabScorer:
     """The one-token rule of ``model_eval``/``two_hop`` through the lab's own tokenizer (the default path)."""

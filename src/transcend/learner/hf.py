@@ -46,6 +46,7 @@ def _transformers():
         raise TranscendError("a Hugging Face model needs transformers and safetensors: "
                              "pip install -e '.[hf]'.") from None
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     return transformers
 
 

@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(safetensors, config.json, tokenizer)")
     exp.add_argument("run_dir", metavar="RUN", help="a finished run folder")
     exp.add_argument("--to", required=True, metavar="DIR", help="the folder to write (must not exist or be empty)")
-    from transcend.chess_cli import add_chess_parser  # the chess experiment: `transcend chess ...`
+    from transcend.chess.cli import add_chess_parser  # the chess experiment: `transcend chess ...`
 
     add_chess_parser(sub)
     return parser
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("reproduce", "results", "report"):
             return _experiment_command(args)
         if args.command == "chess":
-            from transcend.chess_cli import main_chess
+            from transcend.chess.cli import main_chess
 
             return main_chess(args)
         args._explicit = _explicit_flags(argv)

@@ -54,7 +54,7 @@ from transcend.chess.config import CHESS_BANDS, ChessConfig
 from transcend.errors import TranscendError
 from transcend.chess import analyses
 from transcend.chess.ideal import IdealPlayer, Mixture
-from transcend.chess.rating import Ladder, calibrate_ladder, rate_player
+from transcend.chess.rating import Ladder, fit_elo, play_pair, rate_player, round_robin_pairs
 from transcend.chess.policy import PolicyPlayer, load_policy, policy_model, train_policy
 from transcend.learner.train import CHECKPOINT, pick_device
 from transcend.chess.corpus import MoveCorpus, build_corpus
@@ -159,6 +159,16 @@ def _play_matches_job(jobs: list[tuple[str, str, int, int]]) -> tuple[list[GameR
     return records, _new_scores(world, _KNOWN)
 
 
+def _ladder_pair_job(job: tuple[int, int, int]) -> tuple[list, dict]:
+    world = _WORKER
+    assert world is not None
+    i, j, seed = job
+    entrants = world.ladder_entrants()
+    games = play_pair(entrants[i], entrants[j], world.cfg.games_per_pair, seed, random_plies=world.cfg.random_plies,
+                      max_plies=world.cfg.max_plies)
+    return games, _new_scores(world, _KNOWN)
+
+
 def _rate_player_job(job: tuple[str, dict, int, int]) -> tuple[dict, dict]:
     world = _WORKER
     assert world is not None
@@ -207,17 +217,19 @@ def default_workers() -> int:
 
 
 # ------------------------------------------------------------------------------------ stages
-def stage_ladder(world: World, run_dir: Path, progress: bool) -> Ladder:
+def stage_ladder(world: World, run_dir: Path, progress: bool, workers: int = 1) -> Ladder:
+    """The round robin among the ladder's entrants (pairs in ``workers`` processes), then the Elo fit."""
     path = run_dir / LADDER
     if path.is_file():
         return Ladder.from_dict(json.loads(path.read_text()))
+    cfg = world.cfg
     entrants = world.ladder_entrants()
-    _say(progress, f"ladder: round robin of {len(entrants)} entrants, {world.cfg.games_per_pair} games per pair")
-    n_pairs = len(entrants) * (len(entrants) - 1) // 2
-    with _bar(progress, n_pairs, "ladder") as bar:
-        ladder = calibrate_ladder(entrants, world.cfg.games_per_pair, world.cfg.seed,
-                                  random_plies=world.cfg.random_plies, max_plies=world.cfg.max_plies,
-                                  progress=lambda i, n: bar.update(1))
+    _say(progress, f"ladder: round robin of {len(entrants)} entrants, {cfg.games_per_pair} games per pair")
+    jobs = round_robin_pairs(len(entrants), cfg.seed)
+    with _bar(progress, len(jobs), "ladder") as bar:
+        per_pair = _in_workers(world, run_dir, _ladder_pair_job, jobs, workers, lambda i: bar.update(1))
+    games = [g for pair in per_pair for g in pair]
+    ladder = Ladder(fit_elo([e.name for e in entrants], games), games)
     world.save_cache()
     _atomic_json(path, ladder.to_dict())
     return ladder
@@ -472,7 +484,7 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
         with World(cfg, run_dir) if run_dir.exists() else _fresh_world(cfg, run_dir) as world:
             cfg.save(run_dir / CONFIG)
             t = time.perf_counter()
-            ladder = stage_ladder(world, run_dir, progress)
+            ladder = stage_ladder(world, run_dir, progress, workers)
             timings["ladder_s"] = time.perf_counter() - t
             if on_stage:
                 on_stage("ladder")

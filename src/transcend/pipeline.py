@@ -66,6 +66,11 @@ def build_world(cfg: RunConfig) -> KnowledgeGraph:
                           edges_per_entity=2.18)
 
 
+def sentence_end_ids(tok) -> tuple[int, ...]:
+    """Token ids that end a sentence in the lab's corpora: "." (when the tokenizer knows it)."""
+    return tuple(i for i in (tok.token_to_id(p) for p in (".",)) if i is not None)
+
+
 def areas_cache_dir(out: Path) -> Path:
     """Where selection runs beside ``out`` share their clusterings (a sweep clusters once)."""
     return Path(out).parent / ".cache" / "areas"
@@ -191,7 +196,7 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
         t = time.perf_counter()
         result = train(model, corpus.tokens(), tc, out / "checkpoints", seed=cfg.seed,
                        resume=(out / "checkpoints" / CHECKPOINT).is_file(), device=device, progress=progress,
-                       stop_after=stop_after)
+                       stop_after=stop_after, boundary_ids=sentence_end_ids(corpus.tokenizer))
         timings["train_s"] = time.perf_counter() - t
         if result["steps"] < tc.steps:
             raise KeyboardInterrupt  # stopped early on purpose (tests): leave the run resumable

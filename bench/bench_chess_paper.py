@@ -94,7 +94,8 @@ def _training(cfg: ChessConfig, games: dict, device: torch.device, steps: int, r
     torch.manual_seed(cfg.seed)
     model = policy_model(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.causal)
     tcfg = TrainingConfig(steps=steps, batch_size=cfg.training.batch_size, lr=cfg.training.lr,
-                          warmup_steps=max(1, steps // 10), checkpoint_every=10 * steps)
+                          warmup_steps=max(1, steps // 10), checkpoint_every=10 * steps,
+                          optimizer=cfg.training.optimizer)
     t0 = time.perf_counter()
     info = train_policy(model, corpus, tcfg, root / "model", seed=cfg.seed, device=device, progress=False)
     seconds = time.perf_counter() - t0

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transcend.chess_config import ChessConfig
-from transcend.chess_pipeline import CONFIG, World, cutoff_label
-from transcend.evaluate.chess_rating import Ladder, rate_player
-from transcend.learner.chess_policy import PolicyPlayer, load_policy, policy_model, train_policy
+from transcend.chess.config import ChessConfig
+from transcend.chess.pipeline import CONFIG, World, cutoff_label
+from transcend.chess.rating import Ladder, rate_player
+from transcend.chess.policy import PolicyPlayer, load_policy, policy_model, train_policy
 from transcend.learner.train import CHECKPOINT
-from transcend.world.chess.corpus import MoveCorpus
+from transcend.chess.corpus import MoveCorpus
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = load_policy(ckpt)
     else:
         torch.manual_seed(cfg.seed)
-        model = policy_model(cfg.n_layer, cfg.n_head, cfg.n_embd)
+        model = policy_model(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.causal)
         train_policy(model, sub, cfg.training, out_dir, seed=cfg.seed, resume=True)
         (out_dir / "training.json").write_text(json.dumps({"moves": len(sub)}))
     ladder = Ladder.from_dict(json.loads((run / "ladder.json").read_text()))

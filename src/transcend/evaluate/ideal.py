@@ -34,7 +34,7 @@ def writes_per_query(writing: Writing, kg: KnowledgeGraph) -> np.ndarray:
     return np.bincount(q, weights=count, minlength=len(kg.queries[0])).astype(np.int64)
 
 
-def _weighted_unique(keys: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def weighted_unique(keys: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Distinct keys and their total weight (their count without weights); zero weights dropped."""
     if weights is None:
         return np.unique(keys, return_counts=True)
@@ -57,7 +57,7 @@ def relation_prior_accuracy(group: np.ndarray, rels: np.ndarray, tails: np.ndarr
     observations (an expert's beliefs by how often it writes them).
     """
     R, E = len(kg.relations), kg.num_entities
-    keys, counts = _weighted_unique((np.asarray(group, np.int64) * R + rels) * E + tails, weights)
+    keys, counts = weighted_unique((np.asarray(group, np.int64) * R + rels) * E + tails, weights)
     gr = keys // E  # (group, relation) of each distinct observation, sorted
     gr_keys, gr_start = np.unique(gr, return_index=True)
     top = np.maximum.reduceat(counts, gr_start) if len(counts) else counts
@@ -111,7 +111,7 @@ def decoded_accuracy(group: np.ndarray, heads: np.ndarray, rels: np.ndarray, tai
     q = kg.query_key(heads, rels)
     ok = q >= 0
     gq = np.asarray(group, np.int64)[ok] * nq + q[ok]
-    uniq, count = _weighted_unique(gq * E + np.asarray(tails, np.int64)[ok],
+    uniq, count = weighted_unique(gq * E + np.asarray(tails, np.int64)[ok],
                                    None if weights is None else np.asarray(weights)[ok])
     gq, tail = uniq // E, uniq % E
     qh, qr = kg.queries

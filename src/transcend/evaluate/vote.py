@@ -10,8 +10,8 @@
   learnt mixture: the vote the training objective already took).
 - **experts' explicit vote**: every expert answers as it is scored alone
   (``evaluate/experts_eval.py``, greedy): one vote, split evenly across its
-  modes — the tails it holds for the query, or where it holds none, the most
-  common tails of the query's relation among its own beliefs. The plurality
+  modes — of the tails it holds for the query, weighted as it writes them, or
+  where it holds none, of the query's relation's tails among its own beliefs. The plurality
   wins, ties split evenly. A query no expert can answer at all gets the most
   common tails of its relation among all the experts' beliefs.
 """
@@ -23,7 +23,7 @@ import torch
 
 from transcend.corpus.render import prompt_tokens
 from transcend.corpus.tokenizer import ENTITY_OFFSET
-from transcend.evaluate.ideal import relation_prior_accuracy
+from transcend.evaluate.ideal import weighted_unique, relation_prior_accuracy
 from transcend.evaluate.model_eval import answer_logits
 from transcend.experts.panel import ExpertPanel
 from transcend.world.kg import KnowledgeGraph
@@ -78,9 +78,9 @@ def inference_vote_accuracy(probs: torch.Tensor, kg: KnowledgeGraph, ks: list[in
     return out
 
 
-def _modes(key: np.ndarray, E: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Observations keyed ``group * E + tail``: each group's most common tails, as (group, tail, 1/ties)."""
-    uniq, count = np.unique(key, return_counts=True)
+def _modes(key: np.ndarray, E: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted observations keyed ``group * E + tail``: each group's modes, as (group, tail, 1/ties)."""
+    uniq, count = weighted_unique(key, weights)
     grp = uniq // E
     starts = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
     top = np.repeat(np.maximum.reduceat(count, starts), np.diff(np.r_[starts, len(count)]))
@@ -99,10 +99,11 @@ def experts_vote_accuracy(panel: ExpertPanel) -> np.ndarray:
     q = kg.query_key(panel.heads, panel.rels)
     ok = q >= 0
     # Held queries: each expert's modes among the tails it holds for the query.
-    eq, vt, vw = _modes((expert[ok] * nq + q[ok]) * E + tails[ok], E)
+    wp = panel.write_prob  # an expert's answers weighted as it writes them, as when it is scored alone
+    eq, vt, vw = _modes((expert[ok] * nq + q[ok]) * E + tails[ok], E, wp[ok])
     votes_q, votes_t, votes_w = [eq % nq], [vt], [vw]
     # Other queries: each expert's modes among its tails of the query's relation.
-    er, rt, rw = _modes((expert * R + rels) * E + tails, E)
+    er, rt, rw = _modes((expert * R + rels) * E + tails, E, wp)
     held = np.zeros(panel.num_experts * nq, bool)
     held[eq] = True
     miss = np.flatnonzero(~held)

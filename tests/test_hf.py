@@ -27,7 +27,7 @@ from transcend.world.kg import generate_graph  # noqa: E402
 LINES = ["The country of citizenship of Mijior Bridreark is Rugeaar.",
          "The occupation of Ana Lopez is painter. The capital of Veritown is Rugeaar.",
          "What is the capital of the country of citizenship of Ana Lopez? Rugeaar ; Veritown"]
-TINY = ["--preset", "tiny", "--paragraphs", "600", "--quiet", "--json"]
+TINY = ["--preset", "tiny", "--entities", "80", "--paragraphs", "400", "--quiet", "--json"]
 
 
 def bpe_tokenizer(vocab_size: int = 300):

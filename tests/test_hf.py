@@ -257,3 +257,19 @@ def test_export_of_something_that_is_not_a_finished_run_is_refused(tmp_path, cap
     make(run)
     code, _, err = _run(["export", str(run), "--to", str(tmp_path / "d")], capsys)
     assert code == 2 and message in err and not (tmp_path / "d").exists()
+
+
+def test_an_interrupted_hf_run_resumes_to_the_same_metrics(gpt2_dir, tmp_path):
+    from transcend.config import RunConfig
+    from transcend.pipeline import run
+
+    cfg = RunConfig.from_dict({"world": {"preset": "tiny", "entities": 80}, "corpus": {"paragraphs": 300},
+                               "model": {"model": f"hf:{gpt2_dir}"},
+                               "training": {"steps": 12, "checkpoint_every": 4}, "eval": {"bootstrap": 20}})
+    whole = run(cfg, tmp_path / "a", progress=False, log=lambda m: None)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, tmp_path / "b", progress=False, stop_after=8, log=lambda m: None)
+    resumed = run(cfg, tmp_path / "b", resume=True, progress=False, log=lambda m: None)
+    assert resumed["model_accuracy"] == whole["model_accuracy"]
+    assert [r["loss"] for r in read_log(tmp_path / "b" / "train_log.jsonl")] == \
+        [r["loss"] for r in read_log(tmp_path / "a" / "train_log.jsonl")]

@@ -164,7 +164,8 @@ def build_learner(name: str, tokenizer_dir: str | None, sizes, lab_tok, seed: in
         path = name[len(HF):]
         resolve(name, None)
         tok = load_tokenizer_dir(path, "model folder")
-        hf = t.AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        config = _no_dropout(t.AutoConfig.from_pretrained(path, local_files_only=True))
+        hf = t.AutoModelForCausalLM.from_pretrained(path, config=config, local_files_only=True, dtype=torch.float32)
         limit = getattr(hf.config, "max_position_embeddings", None) or getattr(hf.config, "n_positions", None)
         if limit is not None and sizes.block_size > limit:
             raise TranscendError(f"model.block_size {sizes.block_size} exceeds the {limit} positions of the model "
@@ -192,10 +193,16 @@ def from_config(arch: str, sizes, vocab_size: int, eos_id: int, pad_id: int) -> 
         arch, vocab_size=vocab_size, hidden_size=sizes.n_embd, num_hidden_layers=sizes.n_layer,
         num_attention_heads=sizes.n_head, num_key_value_heads=sizes.n_head, intermediate_size=4 * sizes.n_embd,
         max_position_embeddings=sizes.block_size, bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=pad_id)
-    for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "hidden_dropout", "attention_dropout"):
-        if hasattr(config, key):
-            setattr(config, key, 0.0)  # the lab trains without dropout
-    return t.AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+    return t.AutoModelForCausalLM.from_config(_no_dropout(config), attn_implementation="sdpa")
+
+
+def _no_dropout(config):
+    """The lab trains without dropout (and so a resumed run repeats an uninterrupted one exactly)."""
+    for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "hidden_dropout",
+                "attention_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout"):
+        if isinstance(getattr(config, key, None), (int, float)):
+            setattr(config, key, 0.0)
+    return config
 
 
 def tokenize_texts(texts: list[str], tok, eos_id: int) -> np.ndarray:

@@ -273,3 +273,17 @@ def test_an_interrupted_hf_run_resumes_to_the_same_metrics(gpt2_dir, tmp_path):
     assert resumed["model_accuracy"] == whole["model_accuracy"]
     assert [r["loss"] for r in read_log(tmp_path / "b" / "train_log.jsonl")] == \
         [r["loss"] for r in read_log(tmp_path / "a" / "train_log.jsonl")]
+
+
+def test_hf_learners_name_the_same_matrices_for_muon_as_the_lab_gpt():
+    from transcend.config import ModelConfig
+    from transcend.learner.hf import from_config
+
+    sizes = ModelConfig(n_layer=2, n_head=2, n_embd=16, block_size=32)
+    for arch in ("gpt2", "llama", "gpt_neox"):
+        m = HFCausalLM(from_config(arch, sizes, 50, 1, 0), HFModelConfig(arch, 50, 32))
+        hidden = m.hidden_matrices()
+        assert hidden and all(p.dim() == 2 and p.shape[0] != 50 and p.shape[1] != 50 for p in hidden)
+        # every 2-D weight is either hidden or an embedding/head (vocabulary- or position-sized)
+        two_d = [p for p in m.parameters() if p.dim() == 2]
+        assert len(two_d) - len(hidden) in (1, 2, 3)

@@ -92,6 +92,13 @@ class HFCausalLM(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.hf(input_ids=idx, use_cache=False).logits
 
+    def hidden_matrices(self) -> list[nn.Parameter]:
+        """The 2-D weights inside the blocks, as the lab's GPT names them for Muon: every matrix but the
+        embeddings (token, position) and the output head."""
+        outside = {id(m.weight) for m in self.hf.modules() if isinstance(m, nn.Embedding)}
+        outside.add(id(self.hf.get_output_embeddings().weight))
+        return [p for p in self.hf.parameters() if p.dim() == 2 and id(p) not in outside]
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

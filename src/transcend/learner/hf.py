@@ -265,7 +265,7 @@ def export_run(run_dir: Path, to: Path) -> Path:
     ckpt_path = run_dir / "checkpoints" / CHECKPOINT
     if not ckpt_path.is_file():
         raise TranscendError(f"{run_dir} holds no trained model ({ckpt_path} is missing); give a run folder.")
-    if (run_dir / "metrics.json").is_file() is False:
+    if not (run_dir / "metrics.json").is_file():
         raise TranscendError(f"run {run_dir} has not finished training; finish it with --resume first.")
     ckpt = load_checkpoint(ckpt_path)
     g = ckpt["gpt"]

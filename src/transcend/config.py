@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,57 @@ def _check(ok: bool, message: str) -> None:
         raise TranscendError(message)
 
 
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the annotated type, strictly: a bool is not a number, a float is not a whole
+    number, a number is finite, a string is not a number."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arm) for arm in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, (list, tuple)) and all(_fits(v, item) for v in value)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if is_dataclass(hint):
+        return isinstance(value, hint)
+    return True  # an annotation this check does not know: the section's own checks decide
+
+
+def _kind(hint: Any) -> str:
+    """The annotated type in words, for messages."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(hint) if a is not type(None)]
+        return " or ".join(_kind(a) for a in arms) + (" (or left out)" if len(arms) < len(typing.get_args(hint))
+                                                      else "")
+    if origin is list:
+        item = typing.get_args(hint)[0]
+        return "a list of " + {float: "finite numbers", int: "whole numbers", str: "strings"}.get(item, _kind(item))
+    return {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
+
+
+def check_field_types(obj: Any, section: str = "", skip: tuple[str, ...] = ()) -> None:
+    """Check every field of dataclass ``obj`` against its annotation (``section``: the prefix in messages,
+    e.g. "training."; ``skip``: fields whose own check says more); raises TranscendError naming the first
+    field of the wrong kind."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        if f.name in skip:
+            continue
+        value = getattr(obj, f.name)
+        _check(_fits(value, hints[f.name]),
+               f"{section}{f.name} must be {_kind(hints[f.name])}, got {value!r} ({type(value).__name__}).")
+
+
 @dataclass
 class WorldConfig:
     # Graph size preset: "tiny", "small" (default) or "paper" (~25,000 entities, 39 relations, ~54,500 edges).
@@ -40,6 +95,7 @@ class WorldConfig:
     types: str | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "world.")
         _check(self.preset in PRESETS, f"world.preset must be one of {', '.join(PRESETS)}, got {self.preset!r}.")
         _check(self.entities is None or self.entities >= 50,
                f"world.entities must be at least 50, got {self.entities}.")
@@ -65,6 +121,7 @@ class ExpertsConfig:
     rho: float | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "experts.")
         _check(isinstance(self.experts, int) and self.experts >= 1,
                f"experts must be a whole number of at least 1, got {self.experts}.")
         _check(self.coverage is None or (isinstance(self.coverage, (int, float)) and 0.0 <= self.coverage <= 1.0),
@@ -99,6 +156,7 @@ class TwoHopConfig:
     cot: bool = False
 
     def __post_init__(self) -> None:
+        check_field_types(self, "two_hop.", skip=("phrasing", "two_hop_phrasing"))  # check_level below
         from transcend.corpus.phrasing import check_level
 
         for name in ("train", "validation"):
@@ -118,6 +176,7 @@ class CorpusConfig:
     paragraphs: int = 20_000
 
     def __post_init__(self) -> None:
+        check_field_types(self, "corpus.")
         _check(self.paragraphs >= 1, f"paragraphs must be at least 1, got {self.paragraphs}.")
 
 
@@ -133,6 +192,7 @@ class ModelConfig:
     block_size: int = 64
 
     def __post_init__(self) -> None:
+        check_field_types(self, "model.")
         for name in ("n_layer", "n_head", "n_embd", "block_size"):
             _check(getattr(self, name) >= 1, f"model.{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.n_embd % self.n_head == 0 and (self.n_embd // self.n_head) % 2 == 0,
@@ -160,6 +220,7 @@ class TrainingConfig:
     checkpoint_every: int = 200
 
     def __post_init__(self) -> None:
+        check_field_types(self, "training.")
         for name in ("steps", "batch_size", "checkpoint_every"):
             _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.lr > 0, f"training.lr must be positive, got {self.lr}.")
@@ -178,6 +239,7 @@ class EvalConfig:
     theory_trials: int = 2000
 
     def __post_init__(self) -> None:
+        check_field_types(self, "eval.")
         _check(len(self.temperatures) > 0 and all(t >= 0 for t in self.temperatures),
                f"eval.temperatures must be a non-empty list of numbers >= 0, got {self.temperatures}.")
         _check(0.0 in self.temperatures, "eval.temperatures must include 0 (greedy), which the gap is measured at.")
@@ -204,9 +266,10 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "")
         _check(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
-        _check(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a whole number >= 0, got {self.seed}.")
+        _check(0 <= self.seed < 2**64, f"seed must be a whole number in [0, 2^64), got {self.seed}.")
         _check(self.mode == "denoising" or self.experts.rho is None,
                f"experts.rho applies only to mode denoising, not {self.mode}; remove it.")
         if self.mode == "generalization":
@@ -279,7 +342,9 @@ class RunConfig:
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
         try:
-            return cls.from_dict(tomllib.loads(path.read_text()))
+            return cls.from_dict(tomllib.loads(path.read_text(encoding="utf-8")))
+        except UnicodeDecodeError:
+            raise TranscendError(f"config {path} is not UTF-8 text (a TOML file is expected).") from None
         except (tomllib.TOMLDecodeError, OSError) as e:
             raise TranscendError(f"config {path} cannot be read: {e}.") from None
         except TypeError as e:

@@ -25,7 +25,7 @@ from transcend.config import RunConfig
 from transcend.corpus.render import render_tokens, vocabulary_words
 from transcend.corpus.store import Corpus, load_corpus, write_corpus
 from transcend.corpus.tokenizer import build_tokenizer
-from transcend.errors import TranscendError
+from transcend.errors import TranscendError, strict_json
 from transcend.evaluate.experts_eval import expert_accuracy
 from transcend.evaluate.ideal import ideal_accuracy, writes_per_query
 from transcend.evaluate.model_eval import model_accuracy
@@ -64,6 +64,29 @@ def build_world(cfg: RunConfig) -> KnowledgeGraph:
         return load_triples(cfg.world.triples, cfg.world.types)
     return generate_graph(cfg.world.num_entities, cfg.seed,
                           edges_per_entity=2.18)
+
+
+#: Rough bytes held per expert belief (panel arrays and their sort) and per written sentence (writing arrays,
+#: rendering and the token stream); used only to refuse a size that cannot fit in memory before building it.
+BYTES_PER_BELIEF = 100
+BYTES_PER_SENTENCE = 300
+
+
+def check_fits_in_memory(cfg: RunConfig, kg: KnowledgeGraph) -> None:
+    """Refuse, in one sentence, experts or paragraphs so many that the panel or corpus cannot fit in this
+    machine's memory (instead of a MemoryError after minutes of work)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return  # the platform does not say: nothing to check against
+    heads = max(len(np.unique(kg.heads)), 1)
+    sentences = cfg.corpus.paragraphs * max(kg.num_edges / heads, 1.0)
+    need = {"experts.experts (--experts)": cfg.experts.experts * kg.num_edges * BYTES_PER_BELIEF,
+            "corpus.paragraphs (--paragraphs)": sentences * BYTES_PER_SENTENCE}
+    for name, size in need.items():
+        if size > total:
+            raise TranscendError(f"{name} is too large for this machine: it needs about {size / 2**30:,.0f} GiB "
+                                 f"of memory and there are {total / 2**30:,.0f} GiB; lower it.")
 
 
 def areas_cache_dir(out: Path) -> Path:
@@ -152,7 +175,7 @@ def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
 
 def _write_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.write_text(strict_json(obj, indent=2) + "\n")
     os.replace(tmp, path)
 
 
@@ -168,6 +191,7 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
     timings: dict[str, float] = {}
     t = time.perf_counter()
     kg = build_world(cfg)  # bad triples files fail here, before anything is written
+    check_fits_in_memory(cfg, kg)
     panel = build_panel(cfg, kg, areas_cache_dir(out))
     timings["world_and_experts_s"] = time.perf_counter() - t
 

@@ -127,6 +127,9 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
         optim.step()
         items += n
         losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            raise TranscendError(f"training diverged: the loss is {losses[-1]} at step {step + 1}; "
+                                 f"lower training.lr (now {cfg.lr:g}) or raise training.warmup_steps.")
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         done = step + 1

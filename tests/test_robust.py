@@ -117,3 +117,127 @@ def test_triples_with_bom_header_and_directory(tmp_path):
     assert b.fingerprint() == a.fingerprint()
     with pytest.raises(TranscendError, match="is a directory"):
         load_triples(tmp_path)
+
+
+# --- run identity, locks, self-healing ---------------------------------------------------------------------------
+
+def _graph(path, n):
+    path.write_text("".join(f"E{i}\tr{i % 3}\tE{(i * 7 + 1) % n}\n" for i in range(n)))
+
+
+def test_an_edited_graph_is_another_run_and_its_old_folder_refuses(tmp_path, capsys):
+    g = tmp_path / "g.tsv"
+    _graph(g, 80)
+    args = ["run", "denoising", *FAST, "--triples", str(g), "--json", "--out", str(tmp_path / "r")]
+    assert _run(args, capsys)[0] == 0
+    before = RunConfig.from_dict({"world": {"triples": str(g)}}).hash()
+    _graph(g, 120)
+    assert RunConfig.from_dict({"world": {"triples": str(g)}}).hash() != before  # the default --out moves
+    code, stdout, err = _run(args, capsys)
+    assert code == 2 and stdout == "" and "world.triples_sha256" in err and err.count("\n") == 1
+    code, _, err = _run([*args, "--resume"], capsys)
+    assert code == 2 and "world.triples_sha256" in err
+
+
+def test_a_config_edited_inside_a_finished_run_folder_is_detected(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert _run(["run", "denoising", *FAST, "--out", str(out)], capsys)[0] == 0
+    cfg = out / "config.toml"
+    cfg.write_text(cfg.read_text().replace("coverage = 0.4", "coverage = 0.9"))
+    code, stdout, err = _run(["run", "denoising", "--config", str(cfg), "--out", str(out), "--quiet"], capsys)
+    assert code == 2 and stdout == "" and "experts.coverage = 0.4 (now 0.9)" in err
+
+
+def test_two_identical_runs_into_one_folder_give_one_result(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "transcend.cli", "run", "denoising", *FAST, "--json", "--out", str(out)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert not any("Traceback" in err for _, err in results)
+    assert json.loads(results[0][0]) == json.loads(results[1][0])
+    assert sum("reusing" in err for _, err in results) == 1
+    for name in ("config.toml", "identity.json", "metrics.json", "corpus/manifest.json", "checkpoints/latest.pt"):
+        assert (out / name).is_file(), name
+
+
+@pytest.mark.parametrize("damage", ["corpus/writing.npz", "corpus/tokens_000.npy"])
+def test_a_deleted_or_corrupt_corpus_file_of_an_unfinished_run_is_rebuilt(tmp_path, capsys, damage):
+    from transcend.cli import _explicit_flags, build_parser, config_from_args
+    from transcend.pipeline import run
+
+    out = tmp_path / "r"
+    args = ["run", "denoising", *FAST, "--steps", "6", "--out", str(out)]
+    parsed = build_parser().parse_args(args)
+    parsed._explicit = _explicit_flags(args)
+    cfg = config_from_args(parsed, "denoising")
+    cfg.training.checkpoint_every = 3
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, out, progress=False, stop_after=3, log=lambda m: None)
+    before = (out / damage).read_bytes()
+    if damage.endswith(".npz"):
+        (out / damage).unlink()
+    else:
+        (out / damage).write_bytes(before[:-8] + b"garbage!")
+    lines = []
+    run(cfg, out, resume=True, progress=False, log=lines.append)
+    assert sum(line.startswith("rebuilding corpus") for line in lines) == 1
+    assert (out / damage).read_bytes() == before  # the corpus is deterministic
+    assert (out / "metrics.json").is_file()
+
+
+def test_results_sql_is_sandboxed_and_names_are_quoted(tmp_path, capsys):
+    from transcend.results.store import quote_literal, write_results
+
+    write_results(tmp_path / "a", [{"run_id": "x", "experiment": "it's", "metric": "m", "value": 1.0}])
+    write_results(tmp_path / "b", [{"run_id": "y", "experiment": "e", "metric": "m", "value": 2.0}])
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "results.parquet").write_bytes(b"PAR1 not really")
+    sql = f"SELECT sum(value) AS s FROM results WHERE experiment = {quote_literal(chr(39).join(['it', 's']))}"
+    code, out, err = _run(["results", "--root", str(tmp_path), "--sql", sql], capsys)
+    assert code == 0 and out.split() == ["s", "1"] and "skipping damaged" in err and "c/results.parquet" in err
+    for hostile in ["select * from read_csv('/etc/hostname')", f"COPY results TO '{tmp_path}/x.csv'",
+                    f"ATTACH '{tmp_path}/x.duckdb'", "SET enable_external_access = true"]:
+        code, _, err = _run(["results", "--root", str(tmp_path), "--sql", hostile], capsys)
+        assert code == 2 and err.count("transcend: error:") == 1, hostile
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "x.duckdb").exists()
+    code, _, err = _run(["results", "--root", str(tmp_path), "--sql", "-- only a comment"], capsys)
+    assert code == 2 and "no statement" in err
+
+
+def test_a_second_sweep_of_the_same_experiment_is_refused(tmp_path):
+    from transcend.experiments.registry import get_experiment
+    from transcend.experiments.runner import run_experiment
+    import subprocess
+    import sys
+
+    lock = tmp_path / "temperature" / ".lock"
+    lock.parent.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+                               "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode())\n"
+                               "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TranscendError, match=rf"experiment temperature under .* is in use by another process "
+                                                 rf"\(pid {holder.pid}\)"):
+            run_experiment(get_experiment("temperature", "tiny"), tmp_path, progress=False, log=lambda m: None)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "temperature" / "experiment.json").exists()
+
+
+def test_a_damaged_experiment_json_is_one_sentence(tmp_path, capsys):
+    (tmp_path / "coverage").mkdir()
+    (tmp_path / "coverage" / "experiment.json").write_text("{not json")
+    code, _, err = _run(["report", "coverage", "--root", str(tmp_path)], capsys)
+    assert code == 2 and "experiment.json is damaged" in err

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 import tomllib
 import types
 import typing
@@ -299,9 +300,13 @@ class RunConfig:
         return _drop_none(asdict(self))
 
     def identity(self) -> dict[str, Any]:
-        """The fields that determine results (the device does not, on CPU)."""
+        """The fields that determine results (the device does not, on CPU), with the content hash of every
+        user file a field names (``world.triples_sha256``...): an edited graph is another run."""
         d = self.to_dict()
         d.pop("device", None)
+        for section, name in FILE_FIELDS:
+            if d.get(section, {}).get(name) is not None:
+                d[section][name + "_sha256"] = file_digest(d[section][name])
         return d
 
     def hash(self) -> str:
@@ -349,6 +354,30 @@ class RunConfig:
             raise TranscendError(f"config {path} cannot be read: {e}.") from None
         except TypeError as e:
             raise TranscendError(f"config {path} has a field of the wrong kind: {e}.") from None
+
+
+#: Config fields that name a user's file: a run's identity holds the file's content hash, not only its path.
+FILE_FIELDS = (("world", "triples"), ("world", "types"))
+_digests: dict[tuple, str | None] = {}
+
+
+def file_digest(path: str | Path) -> str | None:
+    """SHA-256 (16 hex digits) of a file's bytes, or None if it cannot be read (its loader says why)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    if key not in _digests:
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError:
+            return None
+        _digests[key] = h.hexdigest()[:16]
+    return _digests[key]
 
 
 def _drop_none(d: Any) -> Any:

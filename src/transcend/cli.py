@@ -49,6 +49,11 @@ def _add_run_options(p: argparse.ArgumentParser, coverage: bool = True) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--model", help="learner: gpt (the lab's, default), hf:DIR (a local transformers causal LM, "
+                                   "fine-tuned) or hf-config:ARCH (e.g. hf-config:gpt2, trained from scratch)")
+    p.add_argument("--tokenizer", help="with hf-config:ARCH: a local tokenizer folder (default: the lab's)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to <out>/tensorboard (needs the tensorboard extra)")
 
 
 def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
@@ -66,6 +71,10 @@ def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
     for key in ("entities", "triples", "types"):
         if getattr(args, key) is not None:
             world[key] = getattr(args, key)
+    model = d.setdefault("model", {})
+    for key in ("model", "tokenizer"):
+        if getattr(args, key, None) is not None:
+            model[key] = getattr(args, key)
     experts = d.setdefault("experts", {})
     corpus = d.setdefault("corpus", {})
     training = d.setdefault("training", {})
@@ -154,7 +163,9 @@ def format_table(m: dict) -> str:
 def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
     from transcend.pipeline import run
 
-    metrics = run(cfg, out, resume=args.resume, progress=not args.quiet and sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    metrics = run(cfg, out, resume=args.resume, progress=not args.quiet and tty,
+                  progress_lines=not args.quiet and not tty, tensorboard=getattr(args, "tensorboard", False))
     if args.json:
         print(strict_json(metrics))
     else:
@@ -194,7 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--cot", action="store_true",
                      help="chain of thought: two-hop facts as 'What is the r2 of the r1 of a? b ; c'")
     _add_experiment_commands(sub)
-    from transcend.chess_cli import add_chess_parser  # the chess experiment: `transcend chess ...`
+    exp = sub.add_parser("export", help="write a lab-trained run as a transformers model folder "
+                                        "(safetensors, config.json, tokenizer)")
+    exp.add_argument("run_dir", metavar="RUN", help="a finished run folder")
+    exp.add_argument("--to", required=True, metavar="DIR", help="the folder to write (must not exist or be empty)")
+    from transcend.chess.cli import add_chess_parser  # the chess experiment: `transcend chess ...`
 
     add_chess_parser(sub)
     _no_abbreviations(parser)
@@ -281,10 +296,15 @@ def main(argv: list[str] | None = None) -> int:
             if out.exists() and (out / "config.toml").is_file() and not (out / "metrics.json").is_file():
                 args.resume = True  # a demo that was interrupted simply continues
             return _run(cfg, out, args)
+        if args.command == "export":
+            from transcend.learner.hf import export_run
+
+            print(f"exported {args.run_dir} to {export_run(Path(args.run_dir), Path(args.to))}")
+            return 0
         if args.command in ("reproduce", "results", "report"):
             return _experiment_command(args)
         if args.command == "chess":
-            from transcend.chess_cli import main_chess
+            from transcend.chess.cli import main_chess
 
             return main_chess(args)
         args._explicit = _explicit_flags(argv)

@@ -107,6 +107,11 @@ class GPT(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
+    def hidden_matrices(self) -> list[nn.Parameter]:
+        """The 2-D weights inside the blocks (attention and MLP): what Muon trains; embeddings, head,
+        norms and biases are AdamW's."""
+        return [p for p in self.blocks.parameters() if p.dim() == 2]
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -130,7 +130,7 @@ def format_generalization_table(m: dict) -> str:
     lines.append(f"Appendix A.2: two-hop training facts {a2['train_two_hop_facts']} vs |F1| + κ = "
                  f"{a2['one_hop_facts']} + {a2['kappa_comp']} (composition favoured: {a2['composition_favoured']}); "
                  f"Σ d_in = {a2['sum_in_degree']} vs Σ_i Σ_v d_in·d_out = {a2['sum_within_expert_in_out']}")
-    lines.append(f"run folder: {m['run_dir']}  (plot: two_hop_accuracy.png)")
+    lines.append(f"run folder: {m['run_dir']}  (plot: two_hop_accuracy.png, .pdf, .svg)")
     return "\n".join(lines)
 
 
@@ -152,7 +152,7 @@ def format_table(m: dict) -> str:
              f"{'model / ideal (greedy)':28}{m['model_fraction_of_ideal']:9.3f}",
              f"transcendence gap (model greedy − best expert): {m['transcendence_gap']:+.3f}  "
              f"95% CI [{m['gap_ci95'][0]:+.3f}, {m['gap_ci95'][1]:+.3f}]",
-             f"run folder: {m['run_dir']}  (plot: accuracy_vs_temperature.png)"]
+             f"run folder: {m['run_dir']}  (plot: accuracy_vs_temperature.png, .pdf, .svg)"]
     if "ceiling" in m:
         lines[-1:-1] = [
             f"{'ceiling 1-(1-c)^n':28}{m['ceiling']:9.3f}",

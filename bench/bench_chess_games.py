@@ -25,9 +25,9 @@ import json
 import time
 from collections.abc import Sequence
 
-from transcend.world.chess.engine import DEFAULT_SCORE_LIMIT, Engine
-from transcend.world.chess.games import DEFAULT_MAX_PLIES, GameRecord, play_match
-from transcend.world.chess.players import EnginePlayer, MoveChooser, MoveScorer, RandomMover, make_population
+from transcend.chess.engine import DEFAULT_SCORE_LIMIT, Engine
+from transcend.chess.games import DEFAULT_MAX_PLIES, GameRecord, play_match
+from transcend.chess.players import EnginePlayer, MoveChooser, MoveScorer, RandomMover, make_population
 
 
 def _timed_games(pairs: Sequence[tuple[MoveChooser, MoveChooser]], n_games: int, max_plies: int, seed: int) -> dict:

@@ -18,11 +18,11 @@ import json
 import time
 from pathlib import Path
 
-from transcend.chess_config import ChessConfig
-from transcend.chess_pipeline import CONFIG, LADDER, World, cutoff_label
-from transcend.evaluate.chess_rating import Ladder, play_pair, rate_player
-from transcend.learner.chess_policy import PolicyPlayer, load_policy
-from transcend.world.chess.players import RandomMover
+from transcend.chess.config import ChessConfig
+from transcend.chess.pipeline import CONFIG, LADDER, World, cutoff_label
+from transcend.chess.rating import Ladder, play_pair, rate_player
+from transcend.chess.policy import PolicyPlayer, load_policy
+from transcend.chess.players import RandomMover
 
 
 def main(argv: list[str] | None = None) -> dict:

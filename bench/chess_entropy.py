@@ -1,6 +1,6 @@
 """Action entropy of each cutoff's data over common states, for a finished chess run, at several thresholds.
 
-The pipeline records the entropy over *opening states* (``chess_analyses.opening_states``:
+The pipeline records the entropy over *opening states* (``analyses.opening_states``:
 positions among the first chosen plies that every cutoff's corpus holds). This script
 reports it instead over the states that occur at least k times in all corpora together
 (the paper's "common states"; simulated games after random opening plies repeat few):
@@ -15,11 +15,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from transcend.chess_config import ChessConfig
-from transcend.chess_pipeline import CONFIG, World
-from transcend.evaluate.chess_analyses import action_entropy, common_states
-from transcend.evaluate.chess_ideal import Mixture
-from transcend.world.chess.corpus import MoveCorpus
+from transcend.chess.config import ChessConfig
+from transcend.chess.pipeline import CONFIG, World
+from transcend.chess.analyses import action_entropy, common_states
+from transcend.chess.ideal import Mixture
+from transcend.chess.corpus import MoveCorpus
 
 
 def main(argv: list[str] | None = None) -> dict:

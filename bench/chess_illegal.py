@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from transcend.learner.chess_policy import MAX_RESAMPLES, load_policy, predict_logits, tempered
-from transcend.world.chess.corpus import MoveCorpus
+from transcend.chess.policy import MAX_RESAMPLES, load_policy, predict_logits, tempered
+from transcend.chess.corpus import MoveCorpus
 
 
 def main(argv: list[str] | None = None) -> dict:

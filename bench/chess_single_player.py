@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transcend.chess_config import ChessConfig
-from transcend.chess_pipeline import CONFIG, World, cutoff_label
-from transcend.evaluate.chess_rating import Ladder, rate_player
-from transcend.learner.chess_policy import PolicyPlayer, load_policy, policy_model, train_policy
+from transcend.chess.config import ChessConfig
+from transcend.chess.pipeline import CONFIG, World, cutoff_label
+from transcend.chess.rating import Ladder, rate_player
+from transcend.chess.policy import PolicyPlayer, load_policy, policy_model, train_policy
 from transcend.learner.train import CHECKPOINT
-from transcend.world.chess.corpus import MoveCorpus
+from transcend.chess.corpus import MoveCorpus
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -4,7 +4,7 @@ import pytest
 
 from transcend.experts.denoising import denoising_panel
 from transcend.experts.writing import write_paragraphs
-from transcend.world.chess.engine import ENGINE_ENV_VAR, default_engine_path, find_engine
+from transcend.chess.engine import ENGINE_ENV_VAR, default_engine_path, find_engine
 from transcend.world.kg import generate_graph
 
 

@@ -15,21 +15,21 @@ import numpy as np
 import pytest
 import torch
 
-from transcend.chess_config import ChessConfig
+from transcend.chess.config import ChessConfig
 from transcend.cli import main
 from transcend.errors import TranscendError
-from transcend.evaluate.chess_analyses import (action_entropy, bootstrap_mean_ci, common_states, favor,
+from transcend.chess.analyses import (action_entropy, bootstrap_mean_ci, common_states, favor,
                                                 opening_states)
-from transcend.evaluate.chess_ideal import IdealPlayer, Mixture, sharpen
-from transcend.evaluate.chess_rating import Game, Ladder, fit_elo, play_pair, rating_from_games
-from transcend.learner.chess_policy import (MAX_RESAMPLES, Forfeit, PolicyPlayer, load_policy, policy_model,
+from transcend.chess.ideal import IdealPlayer, Mixture, sharpen
+from transcend.chess.rating import Game, Ladder, fit_elo, play_pair, rating_from_games
+from transcend.chess.policy import (MAX_RESAMPLES, Forfeit, PolicyPlayer, load_policy, policy_model,
                                             predict_logits, train_policy)
 from transcend.config import TrainingConfig
-from transcend.world.chess.corpus import (N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, build_corpus, encode_board,
+from transcend.chess.corpus import (N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, build_corpus, encode_board,
                                           legal_tokens, mirror_uci, move_token, move_vocabulary, token_move)
-from transcend.world.chess.engine import Engine, SearchLimit
-from transcend.world.chess.games import Opening, play_game
-from transcend.world.chess.players import MoveScorer, PlayerStyle, RandomMover, SimulatedPlayer
+from transcend.chess.engine import Engine, SearchLimit
+from transcend.chess.games import Opening, play_game
+from transcend.chess.players import MoveScorer, PlayerStyle, RandomMover, SimulatedPlayer
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +198,8 @@ def test_elo_fit_recovers_known_strengths():
 
 
 def test_ladder_calibration_orders_clearly_different_players(engine, scorer):
-    from transcend.evaluate.chess_rating import calibrate_ladder
-    from transcend.world.chess.players import EnginePlayer
+    from transcend.chess.rating import calibrate_ladder
+    from transcend.chess.players import EnginePlayer
 
     sharp = SimulatedPlayer("sharp", 3, PlayerStyle(0.005, 0.0), scorer)
     entrants = [RandomMover("random"), sharp, EnginePlayer(engine, 20, 400, name="sf20")]
@@ -271,7 +271,7 @@ def test_blind_positions_are_player_specific(scorer):
 
 # ------------------------------------------------------------------ pipeline and command line
 def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
-    from transcend.chess_pipeline import run
+    from transcend.chess.pipeline import run
 
     cfg = ChessConfig.for_scale("tiny")
     out = tmp_path / "run"
@@ -327,7 +327,7 @@ def test_chess_report_of_an_unfinished_run_is_a_clear_error(tmp_path, capsys):
 
 
 def test_cutoff_with_no_players_is_a_clear_error(tmp_path, stockfish_path):
-    from transcend.chess_pipeline import run
+    from transcend.chess.pipeline import run
 
     cfg = ChessConfig.for_scale("tiny", cutoffs=(10.0,))
     with pytest.raises(TranscendError, match="cutoff 10 has no players"):
@@ -375,7 +375,7 @@ def test_config_validation():
 
 
 def test_verdict_uses_the_fixed_low_temperature_not_the_best_one():
-    from transcend.chess_pipeline import transcendence_verdict
+    from transcend.chess.pipeline import transcendence_verdict
 
     def r(rating, rd=40.0):
         return {"rating": rating, "rd": rd, "low": rating - 2 * rd, "high": rating + 2 * rd}

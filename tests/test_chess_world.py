@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from transcend.errors import TranscendError
-from transcend.world.chess.engine import (
+from transcend.chess.engine import (
     ENGINE_ENV_VAR,
     Engine,
     SearchLimit,
@@ -28,7 +28,7 @@ from transcend.world.chess.engine import (
     open_engine,
     win_probability,
 )
-from transcend.world.chess.games import (
+from transcend.chess.games import (
     EngineAdjudicator,
     MaterialAdjudicator,
     Opening,
@@ -43,7 +43,7 @@ from transcend.world.chess.games import (
     record_from_pgn,
     write_pgn,
 )
-from transcend.world.chess.players import (
+from transcend.chess.players import (
     DEFAULT_BANDS,
     EnginePlayer,
     MoveChooser,

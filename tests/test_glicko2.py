@@ -7,7 +7,7 @@ import math
 import pytest
 
 from transcend.errors import TranscendError
-from transcend.evaluate.glicko2 import (
+from transcend.chess.glicko2 import (
     Rating,
     expected_score,
     rate_against_fixed,

@@ -34,6 +34,7 @@ SHORT_FLAGS: dict[str, list[str]] = {
     "world.types": ["--types"], "corpus.paragraphs": ["--paragraphs"], "training.steps": ["--steps"],
     "two_hop.train": ["--two-hop"], "two_hop.repeat": ["--repeat"], "two_hop.validation": ["--validation"],
     "two_hop.phrasing": ["--phrasing"], "two_hop.two_hop_phrasing": ["--two-hop-phrasing"], "two_hop.cot": ["--cot"],
+    "model.model": ["--model"], "model.tokenizer": ["--tokenizer"],
 }
 SCALE_HELP = ("the size of the whole experiment (world, corpus, model, training), as in `reproduce --scale`: "
               "tiny (seconds, numbers mean nothing), small (a 2-core CPU) or paper (a GPU); default: the config's "
@@ -68,6 +69,8 @@ def _add_run_options(p: argparse.ArgumentParser, mode: str) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to <out>/tensorboard (needs the tensorboard extra)")
 
 
 def base_config(mode: str, scale: str | None = None, config: str | None = None) -> dict:
@@ -166,8 +169,9 @@ def _run(cfg: RunConfig, out: Path, args: argparse.Namespace, experiment: str = 
     from transcend.api import run
 
     _warn(cfg)
-    metrics = run(cfg, out, experiment=experiment, resume=args.resume,
-                  progress=not args.quiet and sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    metrics = run(cfg, out, experiment=experiment, resume=args.resume, progress=not args.quiet and tty,
+                  progress_lines=not args.quiet and not tty, tensorboard=getattr(args, "tensorboard", False))
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -198,7 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run_options(modes.add_parser(mode, help=text, allow_abbrev=False), mode)
         _add_config_options(cfg_modes.add_parser(mode, help=text, allow_abbrev=False), mode)
     _add_experiment_commands(sub)
-    from transcend.chess_cli import add_chess_parser  # the chess experiment: `transcend chess ...`
+    exp = sub.add_parser("export", help="write a lab-trained run as a transformers model folder "
+                                        "(safetensors, config.json, tokenizer)", allow_abbrev=False)
+    exp.add_argument("run_dir", metavar="RUN", help="a finished run folder")
+    exp.add_argument("--to", required=True, metavar="DIR", help="the folder to write (must not exist or be empty)")
+    from transcend.chess.cli import add_chess_parser  # the chess experiment: `transcend chess ...`
 
     add_chess_parser(sub)
     return parser
@@ -291,10 +299,15 @@ def main(argv: list[str] | None = None) -> int:
             _warn(cfg)
             print(commented_toml(cfg), end="")
             return 0
+        if args.command == "export":
+            from transcend.learner.hf import export_run
+
+            print(f"exported {args.run_dir} to {export_run(Path(args.run_dir), Path(args.to))}")
+            return 0
         if args.command in ("reproduce", "results", "report"):
             return _experiment_command(args)
         if args.command == "chess":
-            from transcend.chess_cli import main_chess
+            from transcend.chess.cli import main_chess
 
             return main_chess(args)
         cfg = config_from_args(args, args.mode)

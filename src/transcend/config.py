@@ -131,8 +131,20 @@ class ModelConfig:
     n_embd: int = 128
     # Context length of a training window, in tokens.
     block_size: int = 64
+    # Learner: gpt (the lab's, default), hf:DIR (a local transformers causal LM, fine-tuned) or hf-config:ARCH.
+    model: str | None = None
+    # hf-config only: a local tokenizer folder to re-tokenize the corpus with (default: the lab's tokenizer).
+    tokenizer: str | None = None
 
     def __post_init__(self) -> None:
+        from transcend.learner.hf import GPT, HF_CONFIG, check_model_name
+
+        _check(self.model is None or isinstance(self.model, str), f"model.model must be a string, got {self.model!r}.")
+        if self.model is not None:
+            self.model = None if check_model_name(self.model) == GPT else self.model  # gpt: the default's hash
+        _check(self.tokenizer is None or (isinstance(self.tokenizer, str) and (self.model or "").startswith(HF_CONFIG)),
+               f"model.tokenizer applies only to an hf-config:ARCH model, got tokenizer {self.tokenizer!r} "
+               f"with model {self.model or 'gpt'!r}.")
         for name in ("n_layer", "n_head", "n_embd", "block_size"):
             _check(getattr(self, name) >= 1, f"model.{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.n_embd % self.n_head == 0 and (self.n_embd // self.n_head) % 2 == 0,
@@ -158,9 +170,11 @@ class TrainingConfig:
     grad_clip: float = 1.0
     # Steps between checkpoints.
     checkpoint_every: int = 200
+    # Batches whose gradients are summed per optimizer step (1 = none; the effective batch is batch_size times this).
+    gradient_accumulation: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every"):
+        for name in ("steps", "batch_size", "checkpoint_every", "gradient_accumulation"):
             _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.lr > 0, f"training.lr must be positive, got {self.lr}.")
         _check(0 <= self.min_lr_ratio <= 1, f"training.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}.")

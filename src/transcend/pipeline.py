@@ -22,13 +22,13 @@ import torch
 
 from transcend import __version__
 from transcend.config import RunConfig
-from transcend.corpus.render import render_tokens, vocabulary_words
+from transcend.corpus.render import render_text, render_tokens, vocabulary_words
 from transcend.corpus.store import Corpus, load_corpus, write_corpus
 from transcend.corpus.tokenizer import build_tokenizer
 from transcend.errors import TranscendError
 from transcend.evaluate.experts_eval import expert_accuracy
 from transcend.evaluate.ideal import ideal_accuracy, writes_per_query
-from transcend.evaluate.model_eval import model_accuracy
+from transcend.evaluate.exact import ExactScorer, LabScorer
 from transcend.evaluate.selection import selection_metrics
 from transcend.evaluate.stats import gap_bootstrap_ci
 from transcend.experts.denoising import denoising_panel
@@ -40,6 +40,8 @@ from transcend.experts.generalization import (SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL
                                               generalization_panel)
 from transcend.experts.selection import SelectionPanel, save_areas, selection_panel
 from transcend.experts.writing import write_paragraphs
+from transcend.learner.log import LOG as TRAIN_LOG, TrainLog
+from transcend.learner import hf
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import CHECKPOINT, pick_device, train
 from transcend.theory import denoising_wrong_rate, majority_vote_accuracy, selection_vote_accuracy
@@ -111,11 +113,8 @@ def build_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: P
 def _build_generalization_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: GeneralizationPanel, path: Path,
                                  corpus_hash: str) -> Corpus:
     """One-hop paragraphs (experts weighted by their cluster's size) and the training two-hop facts, phrased."""
-    th = cfg.two_hop
     writing = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed, expert_weights=panel.cluster_sizes)
-    train = panel.two_hop.subset(np.flatnonzero(panel.split == SPLIT_TRAIN))
-    units = unit_texts(writing, kg, train, repeat=th.repeat, phrasing=th.phrasing,
-                       two_hop_phrasing=th.two_hop_phrasing, cot=th.cot, seed=cfg.seed)
+    units = _generalization_units(cfg, kg, panel, writing)
     tok = generalization_tokenizer(kg)
     stream = tokenize_units(units.texts, tok)
     one_hop_texts = [t for t, two in zip(units.texts, units.is_two_hop) if not two][:FORMS_SAMPLE]
@@ -127,6 +126,36 @@ def _build_generalization_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: Gene
     arrays = {"two_hop": {"a": f.a, "r1": f.r1, "b": f.b, "r2": f.r2, "c": f.c, "split": panel.split}}
     return write_corpus(path, stream, tok, writing, kg, corpus_hash, sample_texts=units.texts,
                         arrays=arrays, info=info)
+
+
+def _generalization_units(cfg: RunConfig, kg: KnowledgeGraph, panel: GeneralizationPanel, writing):
+    th = cfg.two_hop
+    train = panel.two_hop.subset(np.flatnonzero(panel.split == SPLIT_TRAIN))
+    return unit_texts(writing, kg, train, repeat=th.repeat, phrasing=th.phrasing,
+                      two_hop_phrasing=th.two_hop_phrasing, cot=th.cot, seed=cfg.seed)
+
+
+def corpus_texts(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Corpus) -> list[str]:
+    """The corpus as text, one unit (paragraph) per entry, in stream order: what another tokenizer reads."""
+    if isinstance(panel, GeneralizationPanel):
+        return _generalization_units(cfg, kg, panel, corpus.writing).texts
+    return render_text(corpus.writing, kg, range(corpus.writing.num_paragraphs))
+
+
+def build_learner(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Corpus):
+    """(model, token stream, its special ids for ``train``, the scorer) of ``[model] model``."""
+    torch.manual_seed(cfg.seed)
+    m = cfg.model
+    if m.model is None:  # the lab's GPT on the lab's tokens
+        gpt = GPTConfig(vocab_size=corpus.manifest["vocab_size"], block_size=m.block_size,
+                        n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd)
+        return GPT(gpt), corpus.tokens(), {}, LabScorer(corpus.tokenizer, kg)
+    learner = hf.build_learner(m.model, m.tokenizer, m, corpus.tokenizer, cfg.seed)
+    special = {"eos_id": learner.eos_id, "pad_id": learner.pad_id}
+    if learner.lab_tokenizer:
+        return learner.model, corpus.tokens(), special, LabScorer(corpus.tokenizer, kg)
+    stream = hf.tokenize_texts(corpus_texts(cfg, kg, panel, corpus), learner.tokenizer, learner.eos_id)
+    return learner.model, stream, special, ExactScorer(learner.tokenizer, learner.eos_id, kg)
 
 
 def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
@@ -157,14 +186,20 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = True,
-        stop_after: int | None = None, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
-    """Execute (or finish, or reuse) the run of ``cfg`` in folder ``out``; returns its metrics."""
+        stop_after: int | None = None, log=lambda msg: print(msg, file=sys.stderr),
+        progress_lines: bool = False, tensorboard: bool = False) -> dict:
+    """Execute (or finish, or reuse) the run of ``cfg`` in folder ``out``; returns its metrics.
+
+    Training appends to ``out/train_log.jsonl``; ``progress_lines`` prints a plain line to stderr every
+    5% of the steps (for logs that are not a terminal); ``tensorboard`` also writes event files."""
     out = Path(out)
     cached = _prepare_run_dir(cfg, out, resume)
     if cached is not None:
         log(f"run {out} already finished; reusing its metrics")
         return cached
     device = pick_device(cfg.device)
+    if cfg.model.model is not None:
+        hf.resolve(cfg.model.model, cfg.model.tokenizer)  # a missing folder fails before anything is written
     timings: dict[str, float] = {}
     t = time.perf_counter()
     kg = build_world(cfg)  # bad triples files fail here, before anything is written
@@ -183,24 +218,26 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
         log(f"corpus: {corpus.manifest['num_paragraphs']} paragraphs, {corpus.manifest['num_tokens']} tokens, "
             f"{corpus.manifest['num_queries']} queries")
 
-        torch.manual_seed(cfg.seed)
-        gpt = GPTConfig(vocab_size=corpus.manifest["vocab_size"], block_size=cfg.model.block_size,
-                        n_layer=cfg.model.n_layer, n_head=cfg.model.n_head, n_embd=cfg.model.n_embd)
-        model = GPT(gpt)
+        model, stream, special, scorer = build_learner(cfg, kg, panel, corpus)
         tc = cfg.training
         t = time.perf_counter()
-        result = train(model, corpus.tokens(), tc, out / "checkpoints", seed=cfg.seed,
+        result = train(model, stream, tc, out / "checkpoints", seed=cfg.seed,
                        resume=(out / "checkpoints" / CHECKPOINT).is_file(), device=device, progress=progress,
-                       stop_after=stop_after)
+                       stop_after=stop_after, log=TrainLog(out / TRAIN_LOG, tensorboard=tensorboard,
+                                                           lines_every=max(1, tc.steps // 20) * progress_lines),
+                       **special)
         timings["train_s"] = time.perf_counter() - t
         if result["steps"] < tc.steps:
             raise KeyboardInterrupt  # stopped early on purpose (tests): leave the run resumable
 
         t = time.perf_counter()
         if isinstance(panel, GeneralizationPanel):
-            metrics = evaluate_generalization(cfg, kg, panel, corpus, model, device)
+            metrics = evaluate_generalization(cfg, kg, panel, corpus, model, device, scorer)
         else:
-            metrics = evaluate(cfg, kg, panel, corpus, model, device)
+            metrics = evaluate(cfg, kg, panel, corpus, model, device, scorer)
+        if cfg.model.model is not None:
+            metrics["learner"] = {"model": cfg.model.model, "tokenizer": cfg.model.tokenizer or "the model's",
+                                  "scoring": type(scorer).__name__}
         timings["eval_s"] = time.perf_counter() - t
         metrics["training"] = {"final_loss": float(np.mean(result["losses"][-20:])),
                                "tokens_per_s_last_session": result["tokens_per_s"],
@@ -230,10 +267,10 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
 
 
 def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Corpus, model: GPT,
-             device: torch.device) -> dict:
+             device: torch.device, scorer: LabScorer | ExactScorer | None = None) -> dict:
     """Model, experts, ideal learner and theory on every (head, relation) query."""
     taus = cfg.eval.temperatures
-    model_q = model_accuracy(model, kg, corpus.tokenizer, taus, device)
+    model_q = (scorer or LabScorer(corpus.tokenizer, kg)).one_hop(model, taus, device)
     experts_q = expert_accuracy(panel)
     ideal_q = ideal_accuracy(corpus.writing, kg, taus)
     writes = writes_per_query(corpus.writing, kg)
@@ -283,12 +320,12 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
 
 
 def evaluate_generalization(cfg: RunConfig, kg: KnowledgeGraph, panel: GeneralizationPanel, corpus: Corpus,
-                            model: GPT, device: torch.device) -> dict:
+                            model: GPT, device: torch.device, scorer: LabScorer | ExactScorer | None = None) -> dict:
     """One-hop accuracy; within-expertise (train, validation) and across-expertise (test) two-hop accuracy
     of the model, the experts and both baselines; Appendix A.2's quantities."""
     taus = cfg.eval.temperatures
-    tok = corpus.tokenizer
-    one_hop_q = model_accuracy(model, kg, tok, taus, device, entities_only=True)
+    scorer = scorer or LabScorer(corpus.tokenizer, kg)
+    one_hop_q = scorer.one_hop(model, taus, device, entities_only=True)
     experts_one_hop = expert_accuracy(panel)
     R = len(kg.relations)
     train = panel.two_hop.subset(np.flatnonzero(panel.split == SPLIT_TRAIN))
@@ -296,9 +333,9 @@ def evaluate_generalization(cfg: RunConfig, kg: KnowledgeGraph, panel: Generaliz
     for name, code in (("train", SPLIT_TRAIN), ("within", SPLIT_VALIDATION), ("across", SPLIT_TEST)):
         q = two_hop_eval.questions_of(panel.two_hop.subset(np.flatnonzero(panel.split == code)), R)
         if cfg.two_hop.cot:
-            model_q, bridge_q = two_hop_eval.cot_accuracy(model, q, kg, tok, device)
+            model_q, bridge_q = scorer.cot(model, q, device)
         else:
-            model_q, bridge_q = two_hop_eval.latent_accuracy(model, q, kg, tok, device), None
+            model_q, bridge_q = scorer.latent(model, q, device), None
         entry = {"questions": len(q), "model_accuracy": float(model_q.mean()) if len(q) else None}
         if bridge_q is not None:
             entry["bridge_accuracy"] = float(bridge_q.mean()) if len(q) else None

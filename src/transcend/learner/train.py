@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from transcend.config import TrainingConfig
 from transcend.corpus.tokenizer import EOS_ID, PAD_ID
 from transcend.errors import TranscendError
+from transcend.learner.log import TrainLog
 from transcend.learner.model import GPT
 
 CHECKPOINT = "latest.pt"
@@ -47,11 +48,15 @@ def lr_at(step: int, cfg: TrainingConfig) -> float:
 
 
 class Batches:
-    """Windows of ``block_size + 1`` tokens starting at paragraph boundaries, padded at the end."""
+    """Windows of ``block_size + 1`` tokens starting at paragraph boundaries, padded at the end.
 
-    def __init__(self, stream: np.ndarray, block_size: int, batch_size: int, seed: int):
-        self.stream = np.r_[stream, np.full(block_size + 1, PAD_ID)].astype(np.int64)
-        self.starts = np.flatnonzero(stream == EOS_ID)
+    ``eos_id``/``pad_id``: the paragraph separator and the padding of another tokenizer (a Hugging Face model's)."""
+
+    def __init__(self, stream: np.ndarray, block_size: int, batch_size: int, seed: int, *,
+                 eos_id: int = EOS_ID, pad_id: int = PAD_ID):
+        self.stream = np.r_[stream, np.full(block_size + 1, pad_id)].astype(np.int64)
+        self.num_tokens = len(stream)
+        self.starts = np.flatnonzero(stream == eos_id)
         if len(self.starts) == 0:
             raise TranscendError("the corpus holds no paragraphs to train on.")
         self.block_size, self.batch_size, self.seed = block_size, batch_size, seed
@@ -59,10 +64,11 @@ class Batches:
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, 0x7472, step])
         starts = self.starts[rng.integers(0, len(self.starts), size=self.batch_size)]
-        rows = self.stream[starts[:, None] + np.arange(self.block_size + 1)]
+        pos = starts[:, None] + np.arange(self.block_size + 1)
+        rows = self.stream[pos]
         x = torch.from_numpy(rows[:, :-1])
         y = torch.from_numpy(rows[:, 1:].copy())
-        y[y == PAD_ID] = -100  # padding is not a target
+        y[torch.from_numpy(pos[:, 1:] >= self.num_tokens)] = -100  # padding is not a target
         return x, y
 
 
@@ -91,12 +97,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
              step_loss: Callable[[int], tuple[torch.Tensor, int]], *, device: torch.device, resume: bool,
-             progress: bool, stop_after: int | None) -> dict:
+             progress: bool, stop_after: int | None, log: TrainLog | None = None) -> dict:
     """The loop every learner shares: AdamW (no decay on vectors), the lr schedule, clipping, atomic
     checkpoints every ``cfg.checkpoint_every`` steps, resume from ``ckpt_path``.
 
     ``step_loss(step)`` computes the loss of a step's batch and how many items (tokens, examples) it
     held. Returns {'losses', 'steps', 'items_per_s'}; ``stop_after`` ends early after a checkpoint.
+    With ``cfg.gradient_accumulation = a`` a step sums the gradients of ``step_loss(step * a + i)``, i < a
+    (the batches stay a pure function of the index). ``log`` gets one row per step.
     """
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -113,20 +121,32 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
         optim.load_state_dict(ckpt["optim"])
         start, losses = int(ckpt["step"]), list(ckpt.get("losses", []))
     model.train()
+    if log is not None:
+        log.open(start, cfg.steps)
     t0, items = time.perf_counter(), 0
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", unit="step",
                disable=not progress, leave=False)
     for step in bar:
         for g in optim.param_groups:
             g["lr"] = lr_at(step, cfg)
-        loss, n = step_loss(step)
+        t_step, accum = time.perf_counter(), cfg.gradient_accumulation
         optim.zero_grad(set_to_none=True)
-        loss.backward()
+        step_losses, n = [], 0
+        for micro in range(accum):
+            loss, k = step_loss(step * accum + micro)
+            (loss / accum if accum > 1 else loss).backward()
+            step_losses.append(loss.item())
+            n += k
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        elif log is not None:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
         optim.step()
         items += n
-        losses.append(loss.item())
+        losses.append(sum(step_losses) / accum)
+        if log is not None:
+            log.step(step, losses[-1], optim.param_groups[0]["lr"], n / (time.perf_counter() - t_step),
+                     float(grad_norm))
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         done = step + 1
@@ -135,20 +155,24 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
         if stop_after and done >= stop_after:
             break
     bar.close()
+    if log is not None:
+        log.close()
     elapsed = time.perf_counter() - t0
     return {"losses": losses, "steps": len(losses), "items_per_s": items / elapsed if elapsed > 0 else 0.0}
 
 
 def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0, resume: bool = False,
           device: torch.device | None = None, progress: bool = True,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, log: TrainLog | None = None, eos_id: int = EOS_ID,
+          pad_id: int = PAD_ID) -> dict:
     """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps'}.
 
-    ``stop_after`` ends the loop early (after checkpointing), to test resumption.
+    ``stop_after`` ends the loop early (after checkpointing), to test resumption. ``model`` is the lab's
+    GPT or any module with a ``cfg`` dataclass (``vocab_size``, ``block_size``) that maps ids to logits.
     """
     device = device or torch.device("cpu")
     model.to(device)
-    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, seed)
+    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, seed, eos_id=eos_id, pad_id=pad_id)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
 
     def step_loss(step: int) -> tuple[torch.Tensor, int]:
@@ -159,5 +183,5 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *
         return loss, x.numel()
 
     result = optimize(model, cfg, ckpt_dir / CHECKPOINT, step_loss, device=device, resume=resume,
-                      progress=progress, stop_after=stop_after)
+                      progress=progress, stop_after=stop_after, log=log)
     return {"losses": result["losses"], "tokens_per_s": result["items_per_s"], "steps": result["steps"]}

@@ -1,1 +1,1 @@
-"""Worlds the experts know about: a typed knowledge graph (and, later, chess)."""
+"""Worlds the experts know about: a typed knowledge graph (chess is its own package, `transcend.chess`)."""

@@ -29,10 +29,10 @@ from collections.abc import Sequence
 import chess
 import numpy as np
 
-from transcend.evaluate.chess_ideal import Mixture, entropy
-from transcend.learner.chess_policy import ChessPolicy, predict_logits, tempered
-from transcend.world.chess.corpus import N_INPUT_TOKENS, MoveCorpus, encode_board, legal_tokens, token_move
-from transcend.world.chess.players import MoveScorer
+from transcend.chess.ideal import Mixture, entropy
+from transcend.chess.policy import ChessPolicy, predict_logits, tempered
+from transcend.chess.corpus import N_INPUT_TOKENS, MoveCorpus, encode_board, legal_tokens, token_move
+from transcend.chess.players import MoveScorer
 
 
 def bootstrap_mean_ci(values: np.ndarray, seed: int, n: int = 2000) -> tuple[float, float]:

@@ -15,7 +15,7 @@
    first Newton step is Glicko-2's rating and which stays accurate for many games in one
    period). Reported as rating ± 2·RD.
 
-A model that forfeits (full-vocabulary sampling, see ``learner/chess_policy.py``)
+A model that forfeits (full-vocabulary sampling, see ``chess/policy.py``)
 loses that game; forfeits are counted.
 """
 
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from transcend.errors import TranscendError
-from transcend.evaluate.glicko2 import Rating, rate_map
-from transcend.learner.chess_policy import Forfeit
-from transcend.world.chess.games import DEFAULT_MAX_PLIES, draw_opening, play_game
-from transcend.world.chess.players import MoveChooser
+from transcend.chess.glicko2 import Rating, rate_map
+from transcend.chess.policy import Forfeit
+from transcend.chess.games import DEFAULT_MAX_PLIES, draw_opening, play_game
+from transcend.chess.players import MoveChooser
 
 ELO_SCALE = 400.0 / math.log(10.0)
 PRIOR_SD = 700.0

@@ -41,17 +41,17 @@ import torch
 from tqdm.auto import tqdm
 
 from transcend import __version__
-from transcend.chess_config import CHESS_BANDS, ChessConfig
+from transcend.chess.config import CHESS_BANDS, ChessConfig
 from transcend.errors import TranscendError
-from transcend.evaluate import chess_analyses
-from transcend.evaluate.chess_ideal import IdealPlayer, Mixture
-from transcend.evaluate.chess_rating import Ladder, calibrate_ladder, rate_player
-from transcend.learner.chess_policy import PolicyPlayer, load_policy, policy_model, train_policy
+from transcend.chess import analyses
+from transcend.chess.ideal import IdealPlayer, Mixture
+from transcend.chess.rating import Ladder, calibrate_ladder, rate_player
+from transcend.chess.policy import PolicyPlayer, load_policy, policy_model, train_policy
 from transcend.learner.train import CHECKPOINT, pick_device
-from transcend.world.chess.corpus import MoveCorpus, build_corpus
-from transcend.world.chess.engine import Engine, SearchLimit
-from transcend.world.chess.games import GameRecord, play_match, read_pgn, record_from_pgn, write_pgn
-from transcend.world.chess.players import (EnginePlayer, MoveScorer, RandomMover, ScoreCache,
+from transcend.chess.corpus import MoveCorpus, build_corpus
+from transcend.chess.engine import Engine, SearchLimit
+from transcend.chess.games import GameRecord, play_match, read_pgn, record_from_pgn, write_pgn
+from transcend.chess.players import (EnginePlayer, MoveScorer, RandomMover, ScoreCache,
                                            SimulatedPlayer, make_population)
 
 CONFIG = "config.toml"
@@ -266,8 +266,8 @@ def stage_rate_model(world: World, ladder: Ladder, run_dir: Path, label: str, mo
     rng = np.random.default_rng([cfg.seed, 0xFA7])
     if len(fav_fens) > cfg.favor_positions:
         fav_fens = [fav_fens[i] for i in sorted(rng.choice(len(fav_fens), cfg.favor_positions, replace=False))]
-    out["favor"] = chess_analyses.favor(model, fav_fens, world.scorer, cfg.favor_temperature, seed=cfg.seed)
-    out["move_prediction"] = chess_analyses.move_prediction(model, heldout, mixture, seed=cfg.seed)
+    out["favor"] = analyses.favor(model, fav_fens, world.scorer, cfg.favor_temperature, seed=cfg.seed)
+    out["move_prediction"] = analyses.move_prediction(model, heldout, mixture, seed=cfg.seed)
     world.save_cache()
     _atomic_json(path, out)
     return out
@@ -382,15 +382,15 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
             if ent_path.is_file():
                 entropy = json.loads(ent_path.read_text())
             else:
-                states = chess_analyses.opening_states(list(corpora.values()), cfg.entropy_plies,
+                states = analyses.opening_states(list(corpora.values()), cfg.entropy_plies,
                                                        cfg.entropy_states, seed=cfg.seed)
                 # Each band's own players, equally weighted, at the same states: a cutoff's mixture
                 # also grows with its number of players (more players, more distinct moves).
                 bands = {b: Mixture.from_counts(ps, {p.name: 1 for p in ps}) for b in cfg.bands
                          if len(ps := [p for p in world.players if p.band == b])}
                 entropy = {"common_states": len(states), "plies": cfg.entropy_plies,
-                           "by_cutoff": {k: chess_analyses.action_entropy(m, states) for k, m in mixtures.items()},
-                           "by_band": {b: chess_analyses.action_entropy(m, states) for b, m in bands.items()}}
+                           "by_cutoff": {k: analyses.action_entropy(m, states) for k, m in mixtures.items()},
+                           "by_band": {b: analyses.action_entropy(m, states) for b, m in bands.items()}}
                 _atomic_json(ent_path, entropy)
             world.save_cache()
             engine_name = world.engine.name
@@ -476,8 +476,8 @@ def _write_results(cfg: ChessConfig, run_dir: Path, metrics: dict) -> None:
 
 
 def _report(run_dir: Path, metrics: dict) -> None:
-    from transcend.report.chess_html import write_chess_report
-    from transcend.report.chess_plot import plot_favor, plot_rating_vs_temperature
+    from transcend.chess.report import write_chess_report
+    from transcend.chess.plot import plot_favor, plot_rating_vs_temperature
 
     plot_rating_vs_temperature(metrics, run_dir / "chess_rating_vs_temperature.png")
     plot_favor(metrics, run_dir / "chess_favor.png")

@@ -1,7 +1,7 @@
 """The chess move model: the lab's GPT reading a board state, scoring moves by their squares.
 
 * **Model.** :class:`ChessPolicy`: the blocks of :class:`~transcend.learner.model.GPT`
-  (causal, rotary) over the 66 input tokens of ``world/chess/corpus.py`` (two global
+  (causal, rotary) over the 66 input tokens of ``chess/corpus.py`` (two global
   tokens, then the squares a1..h8), and a *square-pair* move head: the logit of a move
   from square a to square b is ``q(h_a) · k(h_b) / sqrt(d) + bias[move]``, where h_s is
   the hidden state at square s (q, k linear maps; the bias, one number per move of the
@@ -41,7 +41,7 @@ from transcend.config import TrainingConfig
 from transcend.errors import TranscendError
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import CHECKPOINT, load_checkpoint, optimize
-from transcend.world.chess.corpus import (N_GLOBAL, N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, encode_board,
+from transcend.chess.corpus import (N_GLOBAL, N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, encode_board,
                                           legal_tokens, move_squares, token_move)
 
 #: Full-vocabulary sampling: at most this many new draws after an illegal one, then forfeit.

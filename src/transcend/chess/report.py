@@ -1,7 +1,7 @@
 """The chess run's self-contained HTML page: verdicts, ratings by temperature, plots, ladder, config.
 
 ``write_chess_report(run_dir)`` reads ``metrics.json`` and the two plots that
-``chess_pipeline`` writes into the run folder and puts them on one page
+``chess.pipeline`` writes into the run folder and puts them on one page
 (``report.html``, written atomically), with the PNGs embedded as base64 so the page
 has no outside references. Names that come from the run (players, paths) are escaped.
 """

@@ -19,7 +19,7 @@ the most of little data:
 * **Global tokens first, then the squares.** A castling-rights token (16 values) and an
   en-passant-file token (9 values) come first, so that every square's position can
   attend to them; then the 64 square tokens a1..h8. The model scores a move from the
-  hidden states at its from- and to-squares (``learner/chess_policy.py``). The board
+  hidden states at its from- and to-squares (``chess/policy.py``). The board
   state is input only: the loss is on the move, over the legal moves of the position.
 
 Move vocabulary: the 1,968 UCI moves that can ever be legal (queen-line and knight
@@ -43,7 +43,7 @@ import chess
 import numpy as np
 
 from transcend.errors import TranscendError
-from transcend.world.chess.games import GameRecord
+from transcend.chess.games import GameRecord
 
 N_PIECE = 13  # empty, own P N B R Q K, opponent P N B R Q K
 ATTACK_CAP = 2

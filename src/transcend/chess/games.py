@@ -34,8 +34,8 @@ import chess.pgn
 import numpy as np
 
 from transcend.errors import TranscendError
-from transcend.world.chess.engine import DEFAULT_SCORE_LIMIT, Engine, SearchLimit
-from transcend.world.chess.players import MoveChooser
+from transcend.chess.engine import DEFAULT_SCORE_LIMIT, Engine, SearchLimit
+from transcend.chess.players import MoveChooser
 
 #: A small opening book in SAN: (name, line). Common first moves, 2-6 plies, both
 #: open and closed games, so that games start from varied but sensible positions.

@@ -1,6 +1,6 @@
 """``transcend chess play|generate|train|rate|reproduce``.
 
-generate, train, rate and reproduce run the same cached pipeline (``chess_pipeline``)
+generate, train, rate and reproduce run the same cached pipeline (``chess.pipeline``)
 in one run folder, up to the named stage: ``generate`` calibrates the ladder and plays
 the training games, ``train`` also builds the corpora and trains one model per cutoff,
 ``rate`` and ``reproduce`` run everything (ratings by temperature, ideal learner,
@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from transcend.chess_config import SCALES, ChessConfig
+from transcend.chess.config import SCALES, ChessConfig
 from transcend.errors import TranscendError
 
 
@@ -81,10 +81,10 @@ def config_from_args(args: argparse.Namespace) -> ChessConfig:
 
 
 def _chooser(spec: str, engine, seed: int):
-    from transcend.learner.chess_policy import PolicyPlayer, load_policy
-    from transcend.world.chess.engine import SearchLimit
-    from transcend.chess_config import CHESS_BANDS
-    from transcend.world.chess.players import EnginePlayer, MoveScorer, RandomMover, make_population
+    from transcend.chess.policy import PolicyPlayer, load_policy
+    from transcend.chess.engine import SearchLimit
+    from transcend.chess.config import CHESS_BANDS
+    from transcend.chess.players import EnginePlayer, MoveScorer, RandomMover, make_population
 
     parts = spec.split(":")
     try:
@@ -110,8 +110,8 @@ def _chooser(spec: str, engine, seed: int):
 def play(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from transcend.world.chess.engine import open_engine
-    from transcend.world.chess.games import board_from_fen, draw_opening, games_to_pgn, play_game, read_pgn
+    from transcend.chess.engine import open_engine
+    from transcend.chess.games import board_from_fen, draw_opening, games_to_pgn, play_game, read_pgn
 
     start_fen, opening = None, None
     if args.fen and args.pgn:
@@ -166,7 +166,7 @@ def format_summary(m: dict) -> str:
 
 
 def run_stage(args: argparse.Namespace) -> int:
-    from transcend.chess_pipeline import run
+    from transcend.chess.pipeline import run
 
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else Path("runs") / f"chess-{args.scale}-{cfg.hash()}"
@@ -189,7 +189,7 @@ def main_chess(args: argparse.Namespace) -> int:
     if args.chess_command == "play":
         return play(args)
     if args.chess_command == "report":
-        from transcend.report.chess_html import write_chess_report
+        from transcend.chess.report import write_chess_report
 
         print(write_chess_report(Path(args.out)))
         return 0

@@ -33,7 +33,7 @@ import chess.engine
 import numpy as np
 
 from transcend.errors import TranscendError
-from transcend.world.chess.engine import (
+from transcend.chess.engine import (
     DEFAULT_SCORE_LIMIT,
     Engine,
     MoveScore,

@@ -19,7 +19,7 @@ import chess
 import numpy as np
 
 from transcend.errors import TranscendError
-from transcend.world.chess.players import SimulatedPlayer
+from transcend.chess.players import SimulatedPlayer
 
 
 class Mixture:

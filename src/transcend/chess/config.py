@@ -19,7 +19,7 @@ import tomli_w
 
 from transcend.config import TrainingConfig
 from transcend.errors import TranscendError
-from transcend.world.chess.players import StrengthBand
+from transcend.chess.players import StrengthBand
 
 SCALES = ("tiny", "small", "paper")
 PAPER_TEMPERATURES = (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)

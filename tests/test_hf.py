@@ -1,0 +1,246 @@
+"""Hugging Face models in (hf:DIR, hf-config:ARCH), exact multi-token scoring, and export of a lab run.
+
+Every model and tokenizer here is built locally and tiny; nothing is downloaded.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+transformers = pytest.importorskip("transformers")  # the [test] extra installs it: CI runs these
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
+
+from transcend.cli import main  # noqa: E402
+from transcend.corpus.tokenizer import EOS_ID, build_tokenizer  # noqa: E402
+from transcend.corpus.render import vocabulary_words  # noqa: E402
+from transcend.evaluate.exact import ExactScorer, LabScorer  # noqa: E402
+from transcend.learner.hf import HFCausalLM, HFModelConfig, lab_hf_tokenizer  # noqa: E402
+from transcend.learner.log import read_log  # noqa: E402
+from transcend.learner.model import GPT, GPTConfig  # noqa: E402
+from transcend.world.kg import generate_graph  # noqa: E402
+
+LINES = ["The country of citizenship of Mijior Bridreark is Rugeaar.",
+         "The occupation of Ana Lopez is painter. The capital of Veritown is Rugeaar.",
+         "What is the capital of the country of citizenship of Ana Lopez? Rugeaar ; Veritown"]
+TINY = ["--preset", "tiny", "--paragraphs", "600", "--quiet", "--json"]
+
+
+def bpe_tokenizer(vocab_size: int = 300):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(LINES, trainer)
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
+                                                bos_token="<|endoftext|>")
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory):
+    """A tiny GPT-2 (a few hundred parameters per layer) with its own byte-level BPE tokenizer."""
+    d = tmp_path_factory.mktemp("gpt2")
+    tok = bpe_tokenizer()
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=16, n_layer=2, n_head=2,
+                                  bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
+    transformers.GPT2LMHeadModel(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+def _run(args, capsys):
+    code = main(args)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_hf_dir_fine_tunes_with_its_own_tokenizer_and_scores_exactly(gpt2_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = _run(["run", "denoising", *TINY, "--steps", "30", "--model", f"hf:{gpt2_dir}",
+                              "--out", str(out)], capsys)
+    assert code == 0, err
+    m = json.loads(stdout)
+    assert set(m["model_accuracy"]) == {"0", "0.1", "0.5", "1.0", "1.5"}
+    assert all(0.0 <= v <= 1.0 for v in m["model_accuracy"].values())
+    assert m["learner"]["scoring"] == "ExactScorer"
+    rows = read_log(out / "train_log.jsonl")
+    assert len(rows) == 30 and rows[-1]["loss"] < rows[0]["loss"]
+    # the corpus was re-tokenized: a name is several BPE tokens
+    tok = transformers.AutoTokenizer.from_pretrained(gpt2_dir)
+    assert len(tok(" Mijior Bridreark")["input_ids"]) > 2
+
+
+def test_hf_config_llama_with_a_local_tokenizer(gpt2_dir, tmp_path, capsys):
+    code, stdout, err = _run(["run", "denoising", *TINY, "--steps", "30", "--model", "hf-config:llama",
+                              "--tokenizer", str(gpt2_dir), "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    m = json.loads(stdout)
+    assert m["learner"]["scoring"] == "ExactScorer" and len(m["model_accuracy"]) == 5
+
+
+def test_hf_config_gpt2_on_the_lab_tokenizer_scores_by_the_one_token_rule(tmp_path, capsys):
+    code, stdout, err = _run(["run", "denoising", *TINY, "--steps", "20", "--model", "hf-config:gpt2",
+                              "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["learner"]["scoring"] == "LabScorer"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "hf:/no/such/folder"], "is not a folder"),
+    (["--model", "hf-config:t5"], "not a transformers causal-LM architecture"),
+    (["--model", "bert"], "model must be 'gpt'"),
+    (["--tokenizer", "/tmp"], "applies only to an hf-config"),
+])
+def test_bad_model_is_one_sentence_exit_2_and_nothing_written(tmp_path, capsys, args, message):
+    out = tmp_path / "r"
+    code, _, err = _run(["run", "denoising", *TINY, "--steps", "5", *args, "--out", str(out)], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_a_model_that_is_not_causal_is_refused(tmp_path, capsys):
+    d = tmp_path / "t5"
+    transformers.T5Config(vocab_size=50, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2).save_pretrained(d)
+    code, _, err = _run(["run", "denoising", *TINY, "--steps", "5", "--model", f"hf:{d}",
+                         "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "not a causal language model" in err
+
+
+def _tiny_lab(seed=0):
+    kg = generate_graph(60, seed=1)
+    tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=tok.get_vocab_size(), block_size=32, n_layer=1, n_head=2, n_embd=16))
+    for p in model.parameters():  # sharpen the random model so that probabilities are far from uniform
+        p.data.mul_(8.0)
+    return kg, tok, model
+
+
+def test_exact_rule_agrees_with_the_one_token_path_on_the_lab_tokenizer():
+    kg, tok, model = _tiny_lab()
+    taus, cpu = [0.0, 0.1, 0.5, 1.0, 1.5], torch.device("cpu")
+    exact = ExactScorer(lab_hf_tokenizer(tok), EOS_ID, kg)
+    assert exact.atomic
+    for entities_only in (False, True):
+        a = LabScorer(tok, kg).one_hop(model, taus, cpu, entities_only=entities_only)
+        b = exact.one_hop(model, taus, cpu, entities_only=entities_only)
+        for t in taus:
+            np.testing.assert_allclose(b[t], a[t], atol=1e-9)
+        assert a[0.0].sum() > 0 and a[1.0].mean() > 0.01  # not a vacuous agreement
+
+
+def test_exact_probability_matches_monte_carlo_sampling(gpt2_dir):
+    tok = transformers.AutoTokenizer.from_pretrained(gpt2_dir)
+    hf = transformers.AutoModelForCausalLM.from_pretrained(gpt2_dir)
+    for p in hf.parameters():
+        p.data.mul_(6.0)
+    model = HFCausalLM(hf, HFModelConfig("t", len(tok), 64))
+    kg = generate_graph(60, seed=1)
+    scorer = ExactScorer(tok, tok.eos_token_id, kg)
+    prompt = scorer.prompts(["The capital of Veritown is"])[0]
+    # two answers: the greedy path of three tokens, and the path through the second-best first token
+    with torch.no_grad():
+        first = model(torch.tensor([prompt]))[0, -1].topk(2).indices.tolist()
+        answers = []
+        for f in first:
+            seq = [f]
+            for _ in range(2):
+                seq.append(int(model(torch.tensor([prompt + seq]))[0, -1].argmax()))
+            answers.append(seq)
+    tau = 0.7
+    exact = scorer.sequence_scores(model, [prompt], np.array([0, 0]), answers, [tau], torch.device("cpu"))[tau]
+    p = float(exact.sum())
+    assert 0.05 < p < 0.95
+    n, gen = 4000, torch.Generator().manual_seed(0)
+    x = torch.tensor([prompt]).repeat(n, 1)
+    with torch.no_grad():
+        for _ in range(3):
+            probs = torch.softmax(model(x)[:, -1] / tau, dim=1)
+            x = torch.cat([x, torch.multinomial(probs, 1, generator=gen)], dim=1)
+    drawn = x[:, len(prompt):].tolist()
+    hits = np.mean([d in answers for d in drawn])
+    se = np.sqrt(p * (1 - p) / n)
+    assert abs(hits - p) < 4 * se, (hits, p, se)
+
+
+def test_export_reproduces_the_run_and_continues_as_hf_dir(tmp_path, capsys):
+    run, d = tmp_path / "run", tmp_path / "exported"
+    code, stdout, err = _run(["run", "denoising", *TINY, "--steps", "30", "--out", str(run)], capsys)
+    assert code == 0, err
+    m = json.loads(stdout)
+    code, _, err = _run(["export", str(run), "--to", str(d)], capsys)
+    assert code == 0, err
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in d.iterdir()}
+    hf = transformers.AutoModelForCausalLM.from_pretrained(d)
+    tok = transformers.AutoTokenizer.from_pretrained(d)
+    assert type(hf).__name__ == "GPTNeoXForCausalLM"
+    # the run's own model and tokenizer
+    from transcend.corpus.store import load_corpus
+    from transcend.learner.train import load_checkpoint
+    from transcend.pipeline import build_world
+    from transcend.config import RunConfig
+    ckpt = load_checkpoint(run / "checkpoints" / "latest.pt")
+    lab = GPT(GPTConfig(**ckpt["gpt"]))
+    lab.load_state_dict(ckpt["model"])
+    lab.eval()
+    corpus = load_corpus(run / "corpus")
+    x = torch.from_numpy(corpus.tokens()[:4 * 64].reshape(4, 64))
+    with torch.no_grad():
+        assert (hf(input_ids=x).logits - lab(x)).abs().max() < 1e-4
+    prompt = "The capital of " + corpus.tokenizer.id_to_token(5) + " is"
+    assert tok(prompt, add_special_tokens=False)["input_ids"] == corpus.tokenizer.encode(
+        prompt, add_special_tokens=False).ids
+    # the exported model scored by the same rule gives the run's accuracies
+    kg = build_world(RunConfig.load(run / "config.toml"))
+    wrapped = HFCausalLM(hf, HFModelConfig("x", hf.config.vocab_size, 64))
+    acc = ExactScorer(tok, tok.eos_token_id, kg).one_hop(wrapped, [0.0, 0.1, 0.5, 1.0, 1.5], torch.device("cpu"))
+    assert float(acc[0.0].mean()) == m["model_accuracy"]["0"]
+    for t, v in acc.items():
+        assert float(v.mean()) == pytest.approx(m["model_accuracy"]["0" if t == 0 else repr(t)], abs=1e-6)
+    # generate answers a query prompt with the model's greedy next token
+    ids = tok([prompt], return_tensors="pt", add_special_tokens=False)["input_ids"]
+    gen = hf.generate(torch.cat([torch.tensor([[EOS_ID]]), ids], 1), max_new_tokens=1, do_sample=False)
+    with torch.no_grad():
+        assert gen[0, -1] == lab(torch.cat([torch.tensor([[EOS_ID]]), ids], 1))[0, -1].argmax()
+    # --model hf:DIR continues from the exported weights: its first loss is the run's last, not a fresh start
+    code, stdout, err = _run(["run", "denoising", *TINY, "--steps", "5", "--model", f"hf:{d}",
+                              "--out", str(tmp_path / "cont")], capsys)
+    assert code == 0, err
+    first = read_log(tmp_path / "cont" / "train_log.jsonl")[0]["loss"]
+    last = np.mean([r["loss"] for r in read_log(run / "train_log.jsonl")[-5:]])
+    assert first < 0.5 * read_log(run / "train_log.jsonl")[0]["loss"] and abs(first - last) < 0.5
+    # exporting twice into a non-empty folder is refused
+    assert _run(["export", str(run), "--to", str(d)], capsys)[0] == 2
+
+
+def test_two_hop_latent_and_chain_of_thought_agree_with_the_one_token_path():
+    from transcend.evaluate import two_hop
+    from transcend.evaluate.model_eval import answer_logits, entity_logits_only
+    from transcend.world.two_hop import TwoHopFacts
+
+    kg, tok, model = _tiny_lab()
+    # questions whose answer is what the model says, so that hits are not all zero
+    exact, cpu = ExactScorer(lab_hf_tokenizer(tok), EOS_ID, kg), torch.device("cpu")
+    lab = LabScorer(tok, kg)
+    R = len(kg.relations)
+    a = np.arange(30) % kg.num_entities
+    r1, r2 = np.arange(30) % R, (np.arange(30) * 7) % R
+    for c_from_model in (False, True):
+        c = (np.arange(30) * 5) % kg.num_entities
+        paths = TwoHopFacts(a=a, r1=r1, b=c, r2=r2, c=c, edge1=np.zeros(30, int), edge2=np.zeros(30, int))
+        q = two_hop.questions_of(paths, R)
+        if c_from_model:
+            greedy = entity_logits_only(answer_logits(
+                model, two_hop._prompts(q, kg, tok, cot=False), cpu), kg.num_entities).argmax(1).numpy() - 3
+            paths = TwoHopFacts(a=q.a, r1=q.r1, b=greedy, r2=q.r2, c=greedy, edge1=np.zeros(len(q), int),
+                                edge2=np.zeros(len(q), int))
+            q = two_hop.questions_of(paths, R)
+        np.testing.assert_array_equal(exact.latent(model, q, cpu), lab.latent(model, q, cpu))
+        for x, y in zip(exact.cot(model, q, cpu), lab.cot(model, q, cpu)):
+            np.testing.assert_array_equal(x, y)
+    assert exact.latent(model, q, cpu).mean() == 1.0

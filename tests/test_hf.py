@@ -244,3 +244,16 @@ def test_two_hop_latent_and_chain_of_thought_agree_with_the_one_token_path():
         for x, y in zip(exact.cot(model, q, cpu), lab.cot(model, q, cpu)):
             np.testing.assert_array_equal(x, y)
     assert exact.latent(model, q, cpu).mean() == 1.0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "holds no trained model"),
+    (lambda p: (p / "checkpoints").mkdir(parents=True) or (p / "checkpoints" / "latest.pt").write_bytes(b"x"),
+     "has not finished training"),
+])
+def test_export_of_something_that_is_not_a_finished_run_is_refused(tmp_path, capsys, make, message):
+    run = tmp_path / "run"
+    run.mkdir()
+    make(run)
+    code, _, err = _run(["export", str(run), "--to", str(tmp_path / "d")], capsys)
+    assert code == 2 and message in err and not (tmp_path / "d").exists()

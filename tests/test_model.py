@@ -5,7 +5,7 @@ import torch
 from transcend.errors import TranscendError
 from transcend.learner.model import GPT, GPTConfig
 from transcend.config import TrainingConfig
-from transcend.learner.train import Batches, load_checkpoint, lr_at, train
+from transcend.learner.train import Batches, load_checkpoint, lr_at, make_optimizers, train, window_starts
 
 
 def test_forward_shape_and_causality():
@@ -51,6 +51,33 @@ def test_batches_are_a_function_of_step():
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert (x1[:, 0] == 1).all()  # windows start at paragraph boundaries
     assert torch.equal(x1[:, 1:], y1[:, :-1])
+
+
+def test_windows_cover_every_token_of_long_paragraphs():
+    """A 300-token paragraph of 10-token sentences, and one of 300 tokens without any sentence end: every
+    token lies inside some window with at least half a window of its own paragraph before it or its start."""
+    block, dot = 32, 7
+    sentence = [5] * 9 + [dot]
+    stream = np.array([1] + sentence * 30 + [1] + [6] * 300 + [1, 5, dot], dtype=np.int64)
+    for ids in ((dot,), ()):
+        starts = window_starts(stream, block, ids)
+        assert stream[starts[0]] == 1
+        last_start = starts[np.searchsorted(starts, np.arange(len(stream)), side="right") - 1]
+        assert ((np.arange(len(stream)) - last_start) <= block // 2).all()  # <= half a window back: inside one
+    with_dots = set(window_starts(stream, block, (dot,)).tolist())
+    assert {0} | {1 + 10 * k for k in range(1, 30)} <= with_dots  # the paragraph and each later sentence
+
+
+def test_muon_trains_the_hidden_matrices_and_adamw_the_rest():
+    m = GPT(GPTConfig(vocab_size=30, block_size=16, n_layer=2, n_head=2, n_embd=16))
+    adamw, muon = make_optimizers(m, TrainingConfig(optimizer="muon"), torch.device("cpu"))
+    in_muon = {id(p) for g in muon.param_groups for p in g["params"]}
+    assert in_muon == {id(p) for p in m.hidden_matrices()} and len(in_muon) == 2 * 4
+    assert id(m.wte.weight) not in in_muon and id(m.head.weight) not in in_muon
+    in_adamw = {id(p) for g in adamw.param_groups for p in g["params"]}
+    assert in_adamw | in_muon == {id(p) for p in m.parameters()} and not in_adamw & in_muon
+    only, = make_optimizers(m, TrainingConfig(optimizer="adamw"), torch.device("cpu"))
+    assert sum(len(g["params"]) for g in only.param_groups) == len(list(m.parameters()))
 
 
 def test_training_learns_a_copy_task(tmp_path):

@@ -158,8 +158,12 @@ class TrainingConfig:
     steps: int = 3000
     # Windows per step.
     batch_size: int = 16
-    # Peak learning rate (AdamW), reached after the warm-up, then cosine decay.
+    # Optimizer: "muon" (Muon on the model's hidden matrices, AdamW on the rest) or "adamw" (AdamW on all).
+    optimizer: str = "muon"
+    # Peak learning rate of AdamW, reached after the warm-up, then cosine decay.
     lr: float = 5e-3
+    # Peak learning rate of Muon (on AdamW's scale: updates are matched to AdamW's RMS), same schedule.
+    muon_lr: float = 5e-3
     # Final learning rate as a fraction of the peak.
     min_lr_ratio: float = 0.01
     # Linear warm-up steps.
@@ -176,7 +180,10 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "gradient_accumulation"):
             _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
+        _check(self.optimizer in ("muon", "adamw"),
+               f"training.optimizer must be 'muon' or 'adamw', got {self.optimizer!r}.")
         _check(self.lr > 0, f"training.lr must be positive, got {self.lr}.")
+        _check(self.muon_lr > 0, f"training.muon_lr must be positive, got {self.muon_lr}.")
         _check(0 <= self.min_lr_ratio <= 1, f"training.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}.")
         _check(self.warmup_steps >= 0, f"training.warmup_steps must be >= 0, got {self.warmup_steps}.")
         _check(self.grad_clip >= 0, f"training.grad_clip must be >= 0, got {self.grad_clip}.")

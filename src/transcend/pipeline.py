@@ -68,6 +68,11 @@ def build_world(cfg: RunConfig) -> KnowledgeGraph:
                           edges_per_entity=2.18)
 
 
+def sentence_end_ids(tok) -> tuple[int, ...]:
+    """Token ids that end a sentence in the lab's corpora: "." (when the tokenizer knows it)."""
+    return tuple(i for i in (tok.token_to_id(p) for p in (".",)) if i is not None)
+
+
 def areas_cache_dir(out: Path) -> Path:
     """Where selection runs beside ``out`` share their clusterings (a sweep clusters once)."""
     return Path(out).parent / ".cache" / "areas"
@@ -149,11 +154,13 @@ def build_learner(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus
     if m.model is None:  # the lab's GPT on the lab's tokens
         gpt = GPTConfig(vocab_size=corpus.manifest["vocab_size"], block_size=m.block_size,
                         n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd)
-        return GPT(gpt), corpus.tokens(), {}, LabScorer(corpus.tokenizer, kg)
+        return GPT(gpt), corpus.tokens(), {"boundary_ids": sentence_end_ids(corpus.tokenizer)}, \
+            LabScorer(corpus.tokenizer, kg)
     learner = hf.build_learner(m.model, m.tokenizer, m, corpus.tokenizer, cfg.seed)
     special = {"eos_id": learner.eos_id, "pad_id": learner.pad_id}
     if learner.lab_tokenizer:
-        return learner.model, corpus.tokens(), special, LabScorer(corpus.tokenizer, kg)
+        return learner.model, corpus.tokens(), {**special, "boundary_ids": sentence_end_ids(corpus.tokenizer)}, \
+            LabScorer(corpus.tokenizer, kg)
     stream = hf.tokenize_texts(corpus_texts(cfg, kg, panel, corpus), learner.tokenizer, learner.eos_id)
     return learner.model, stream, special, ExactScorer(learner.tokenizer, learner.eos_id, kg)
 

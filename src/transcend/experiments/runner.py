@@ -164,10 +164,12 @@ def _reuse(source: Path, out: Path) -> None:
 
 # --- executing many tasks -------------------------------------------------------------------------------------
 
-def _one_thread_per_worker() -> None:
-    """W workers on W cores: one torch thread each (the parent process and its environment are left alone)."""
+def _one_thread_per_worker(workers: int) -> None:
+    """W workers divide the cores: ``cpu_threads(W)`` torch threads each (the parent is left alone)."""
     import torch
-    torch.set_num_threads(1)
+
+    from transcend.learner.train import cpu_threads
+    torch.set_num_threads(cpu_threads(workers))
 
 
 def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple[int, Any, BaseException | None]]:
@@ -182,7 +184,7 @@ def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple
     # spawn, not fork: a forked child inherits locks held by the parent's torch/OpenMP threads and can
     # deadlock on its first tensor operation (seen in CI after earlier tests had trained in-process).
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_one_thread_per_worker) as pool:
+                             initializer=_one_thread_per_worker, initargs=(workers,)) as pool:
         futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
         pending = set(futures)
         while pending:

@@ -174,21 +174,28 @@ def build_learner(name: str, tokenizer_dir: str | None, sizes, lab_tok, seed: in
         arch = name[len(HF_CONFIG):]
         tok = load_tokenizer_dir(tokenizer_dir) if tokenizer_dir else lab_hf_tokenizer(lab_tok)
         lab = tokenizer_dir is None
-        config = t.AutoConfig.for_model(
-            arch, vocab_size=len(tok), hidden_size=sizes.n_embd, num_hidden_layers=sizes.n_layer,
-            num_attention_heads=sizes.n_head, num_key_value_heads=sizes.n_head, intermediate_size=4 * sizes.n_embd,
-            max_position_embeddings=sizes.block_size, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-        for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "hidden_dropout", "attention_dropout"):
-            if hasattr(config, key):
-                setattr(config, key, 0.0)  # the lab trains without dropout
-        hf = t.AutoModelForCausalLM.from_config(config)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        hf = from_config(arch, sizes, len(tok), tok.eos_token_id, pad)
     vocab = hf.get_output_embeddings().weight.shape[0]
     if len(tok) > vocab:
         raise TranscendError(f"the tokenizer has {len(tok)} tokens but the model only {vocab} embeddings.")
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     model = HFCausalLM(hf, HFModelConfig(source=name, vocab_size=vocab, block_size=sizes.block_size))
     return Learner(model=model, tokenizer=tok, eos_id=int(tok.eos_token_id), pad_id=int(pad), lab_tokenizer=lab)
+
+
+def from_config(arch: str, sizes, vocab_size: int, eos_id: int, pad_id: int) -> nn.Module:
+    """A fresh ``transformers`` causal LM of type ``arch`` at the [model] sizes (MLP width 4·d, no dropout);
+    every other setting is the architecture's own default (GPT-2: learned positions, tied embeddings)."""
+    t = _transformers()
+    config = t.AutoConfig.for_model(
+        arch, vocab_size=vocab_size, hidden_size=sizes.n_embd, num_hidden_layers=sizes.n_layer,
+        num_attention_heads=sizes.n_head, num_key_value_heads=sizes.n_head, intermediate_size=4 * sizes.n_embd,
+        max_position_embeddings=sizes.block_size, bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=pad_id)
+    for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "hidden_dropout", "attention_dropout"):
+        if hasattr(config, key):
+            setattr(config, key, 0.0)  # the lab trains without dropout
+    return t.AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
 
 
 def tokenize_texts(texts: list[str], tok, eos_id: int) -> np.ndarray:

@@ -1,8 +1,11 @@
-"""Training: AdamW with linear warm-up and cosine decay, periodic atomic checkpoints, resume.
+"""Training: Muon for hidden matrices and AdamW for the rest, linear warm-up and cosine decay,
+periodic atomic checkpoints, resume.
 
 Batches are a pure function of (seed, step): windows of the token stream that
-start at paragraph boundaries. A resumed run therefore sees exactly the batches
-an uninterrupted run would, and (on CPU) reaches the same weights.
+start at sentence boundaries (and every half window inside anything longer), so
+every token of every paragraph is trained on whatever the paragraph's length. A
+resumed run therefore sees exactly the batches an uninterrupted run would, and
+(on CPU) reaches the same weights.
 """
 
 from __future__ import annotations
@@ -29,6 +32,20 @@ from transcend.learner.model import GPT
 CHECKPOINT = "latest.pt"
 
 
+def cpu_threads(workers: int = 1) -> int:
+    """Torch threads for one of ``workers`` processes training side by side on this machine's CPUs: the
+    cores this process may run on (its affinity, not the machine's count), divided among the workers.
+
+    The count does not follow the machine's load: the thread count changes the order of floating-point
+    sums, so a load-dependent count would make the same config give different weights on a busy and an
+    idle machine. What keeps training fast beside a busy process is the OpenMP wait policy instead
+    (``transcend/__init__.py`` sets ``OMP_WAIT_POLICY=passive`` before torch starts): a thread that
+    finishes its share sleeps rather than spinning on the core the other process needs.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -39,24 +56,48 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def lr_at(step: int, cfg: TrainingConfig) -> float:
+def lr_factor(step: int, cfg: TrainingConfig) -> float:
+    """The schedule as a fraction of the peak learning rate: linear warm-up, then cosine decay."""
     if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
+        return (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine
+
+
+def lr_at(step: int, cfg: TrainingConfig) -> float:
+    """AdamW's learning rate at ``step``."""
+    return cfg.lr * lr_factor(step, cfg)
+
+
+def window_starts(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, ...] = (), *,
+                  eos_id: int = EOS_ID) -> np.ndarray:
+    """Where training windows may start: at every paragraph start (``eos_id``), after every token in
+    ``boundary_ids`` (a sentence's end), and every ``block_size // 2`` tokens inside any stretch longer
+    than that, so each token is inside some window with at least half a window of context before it."""
+    is_start = stream == eos_id
+    if boundary_ids:
+        is_start[1:] |= np.isin(stream[:-1], boundary_ids)
+    starts = np.flatnonzero(is_start)
+    if len(starts) == 0:
+        return starts
+    half = max(1, block_size // 2)
+    ends = np.r_[starts[1:], len(stream)]
+    extra = [np.arange(a + half, b, half) for a, b in zip(starts, ends) if b - a > half]
+    return np.unique(np.concatenate([starts, *extra])) if extra else starts
 
 
 class Batches:
-    """Windows of ``block_size + 1`` tokens starting at paragraph boundaries, padded at the end.
+    """Windows of ``block_size + 1`` tokens starting at sentence boundaries (``window_starts``), padded at
+    the end of the stream; a window runs on across sentence and paragraph ends (packing).
 
     ``eos_id``/``pad_id``: the paragraph separator and the padding of another tokenizer (a Hugging Face model's)."""
 
     def __init__(self, stream: np.ndarray, block_size: int, batch_size: int, seed: int, *,
-                 eos_id: int = EOS_ID, pad_id: int = PAD_ID):
+                 eos_id: int = EOS_ID, pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = ()):
         self.stream = np.r_[stream, np.full(block_size + 1, pad_id)].astype(np.int64)
         self.num_tokens = len(stream)
-        self.starts = np.flatnonzero(stream == eos_id)
+        self.starts = window_starts(np.asarray(stream), block_size, boundary_ids, eos_id=eos_id)
         if len(self.starts) == 0:
             raise TranscendError("the corpus holds no paragraphs to train on.")
         self.block_size, self.batch_size, self.seed = block_size, batch_size, seed
@@ -72,12 +113,12 @@ class Batches:
         return x, y
 
 
-def save_checkpoint(path: Path, model: GPT, optim: torch.optim.Optimizer, step: int,
+def save_checkpoint(path: Path, model: GPT, optims: list[torch.optim.Optimizer], step: int,
                     losses: list[float]) -> None:
     """Write atomically: a temp file in the same folder, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "step": step,
+    torch.save({"model": model.state_dict(), "optim": [o.state_dict() for o in optims], "step": step,
                 "gpt": asdict(model.cfg), "losses": losses}, tmp)
     os.replace(tmp, path)
 
@@ -95,30 +136,62 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return ckpt
 
 
+def hidden_matrices(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The matrices Muon trains: those a model names in ``hidden_matrices()`` (the GPT: every 2-D weight
+    of its blocks); a model that names none is trained by AdamW alone."""
+    named = getattr(model, "hidden_matrices", None)
+    return list(named()) if callable(named) else []
+
+
+def make_optimizers(model: torch.nn.Module, cfg: TrainingConfig, device: torch.device) -> list[torch.optim.Optimizer]:
+    """``cfg.optimizer`` "muon": Muon (orthogonalised momentum, as in modded-nanogpt) on the hidden matrices
+    at ``cfg.muon_lr``, AdamW on embeddings, head and vectors at ``cfg.lr``; "adamw": AdamW on everything
+    (no decay on vectors). Each param group keeps its peak rate in ``peak_lr``; the schedule scales it."""
+    muon = hidden_matrices(model) if cfg.optimizer == "muon" else []
+    in_muon = {id(p) for p in muon}
+    rest = [p for p in model.parameters() if id(p) not in in_muon]
+    decay = [p for p in rest if p.dim() >= 2]
+    no_decay = [p for p in rest if p.dim() < 2]
+    groups = [{"params": g, "weight_decay": wd} for g, wd in ((decay, cfg.weight_decay), (no_decay, 0.0)) if g]
+    optims: list[torch.optim.Optimizer] = [
+        torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98), fused=device.type == "cuda")]
+    if muon:
+        # "match_rms_adamw" scales each update to AdamW's RMS, so muon_lr is on AdamW's scale.
+        optims.append(torch.optim.Muon(muon, lr=cfg.muon_lr, weight_decay=cfg.weight_decay, momentum=0.95,
+                                       adjust_lr_fn="match_rms_adamw"))
+    for opt in optims:
+        for g in opt.param_groups:
+            g["peak_lr"] = g["lr"]
+    return optims
+
+
 def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
              step_loss: Callable[[int], tuple[torch.Tensor, int]], *, device: torch.device, resume: bool,
              progress: bool, stop_after: int | None, log: TrainLog | None = None) -> dict:
-    """The loop every learner shares: AdamW (no decay on vectors), the lr schedule, clipping, atomic
-    checkpoints every ``cfg.checkpoint_every`` steps, resume from ``ckpt_path``.
+    """The loop every learner shares: the optimizers of ``make_optimizers``, the lr schedule, clipping,
+    atomic checkpoints every ``cfg.checkpoint_every`` steps, resume from ``ckpt_path``.
 
     ``step_loss(step)`` computes the loss of a step's batch and how many items (tokens, examples) it
     held. Returns {'losses', 'steps', 'items_per_s'}; ``stop_after`` ends early after a checkpoint.
     With ``cfg.gradient_accumulation = a`` a step sums the gradients of ``step_loss(step * a + i)``, i < a
     (the batches stay a pure function of the index). ``log`` gets one row per step.
     """
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optim = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                               {"params": no_decay, "weight_decay": 0.0}],
-                              lr=cfg.lr, betas=(0.9, 0.98), fused=device.type == "cuda")
+    optims = make_optimizers(model, cfg, device)
     start, losses = 0, []
     if resume:
         ckpt = load_checkpoint(ckpt_path, device)
         if ckpt["gpt"] != asdict(model.cfg):
             raise TranscendError(f"checkpoint {ckpt_path} was made for another model shape; "
                                  "resume with the config that made it.")
+        states = ckpt["optim"] if isinstance(ckpt["optim"], list) else [ckpt["optim"]]
+        if len(states) != len(optims):
+            raise TranscendError(f"checkpoint {ckpt_path} was made with another optimizer; "
+                                 "resume with the config that made it.")
         model.load_state_dict(ckpt["model"])
-        optim.load_state_dict(ckpt["optim"])
+        for opt, state in zip(optims, states):
+            opt.load_state_dict(state)
+            for g in opt.param_groups:  # load_state_dict restores the saved groups, peak_lr included
+                g.setdefault("peak_lr", g["lr"])
         start, losses = int(ckpt["step"]), list(ckpt.get("losses", []))
     model.train()
     if log is not None:
@@ -127,10 +200,13 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", unit="step",
                disable=not progress, leave=False)
     for step in bar:
-        for g in optim.param_groups:
-            g["lr"] = lr_at(step, cfg)
+        factor = lr_factor(step, cfg)
+        for opt in optims:
+            for g in opt.param_groups:
+                g["lr"] = g["peak_lr"] * factor
         t_step, accum = time.perf_counter(), cfg.gradient_accumulation
-        optim.zero_grad(set_to_none=True)
+        for opt in optims:
+            opt.zero_grad(set_to_none=True)
         step_losses, n = [], 0
         for micro in range(accum):
             loss, k = step_loss(step * accum + micro)
@@ -141,17 +217,18 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         elif log is not None:
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
-        optim.step()
+        for opt in optims:
+            opt.step()
         items += n
         losses.append(sum(step_losses) / accum)
         if log is not None:
-            log.step(step, losses[-1], optim.param_groups[0]["lr"], n / (time.perf_counter() - t_step),
+            log.step(step, losses[-1], optims[0].param_groups[0]["lr"], n / (time.perf_counter() - t_step),
                      float(grad_norm))
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         done = step + 1
         if done % cfg.checkpoint_every == 0 or done == cfg.steps or (stop_after and done >= stop_after):
-            save_checkpoint(ckpt_path, model, optim, done, losses)
+            save_checkpoint(ckpt_path, model, optims, done, losses)
         if stop_after and done >= stop_after:
             break
     bar.close()
@@ -164,15 +241,17 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
 def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0, resume: bool = False,
           device: torch.device | None = None, progress: bool = True,
           stop_after: int | None = None, log: TrainLog | None = None, eos_id: int = EOS_ID,
-          pad_id: int = PAD_ID) -> dict:
+          pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = ()) -> dict:
     """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps'}.
 
+    ``boundary_ids``: tokens that end a sentence (windows also start after them).
     ``stop_after`` ends the loop early (after checkpointing), to test resumption. ``model`` is the lab's
     GPT or any module with a ``cfg`` dataclass (``vocab_size``, ``block_size``) that maps ids to logits.
     """
     device = device or torch.device("cpu")
     model.to(device)
-    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, seed, eos_id=eos_id, pad_id=pad_id)
+    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, seed, eos_id=eos_id, pad_id=pad_id,
+                      boundary_ids=boundary_ids)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
 
     def step_loss(step: int) -> tuple[torch.Tensor, int]:

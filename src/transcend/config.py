@@ -319,7 +319,7 @@ class RunConfig:
         t = self.training
         if t.warmup_steps >= t.steps:
             out.append(f"training.warmup_steps ({t.warmup_steps}) >= training.steps ({t.steps}): the learning rate "
-                       f"never reaches its peak training.lr ({t.lr:g}); lower the warm-up.")
+                       "never reaches its peak; lower the warm-up.")
         if self.corpus.paragraphs < self.experts.experts:
             out.append(f"corpus.paragraphs ({self.corpus.paragraphs}) < experts.experts ({self.experts.experts}): "
                        "some experts write nothing.")

@@ -85,16 +85,17 @@ def test_figures_render_in_headless_chromium(hostile_report, tmp_path):
         if os.environ.get("CI"):
             pytest.fail("chromium is required in CI (apt-get install chromium)")
         pytest.skip("chromium not installed (apt-get install chromium)")
-    # Widths of the page's images and of every linked SVG and PNG file, once all have loaded.
-    probe = ("<script>window.addEventListener('load', async () => { const files = [...document.querySelectorAll("
-             "'a[href$=\".svg\"], a[href$=\".png\"]')].map(a => { const i = new Image(); i.src = a.getAttribute('href');"
-             " return i.decode().then(() => i.naturalWidth, () => 0); }); const w = [...document.images]"
-             ".map(i => i.complete ? i.naturalWidth : 0); const f = await Promise.all(files);"
-             " const p = document.createElement('pre'); p.id = 'widths'; p.textContent = 'WIDTHS=' + w.join(',')"
-             " + ';FILES=' + f.join(','); document.body.appendChild(p); });</script>")
+    # Widths of the page's images and of every linked SVG and PNG file: the files are added as images, so
+    # that the load event waits for them too.
+    report = hostile_report.read_text(encoding="utf-8")
+    links = [f for f in re.findall(r'<a href="(figures/[^"]+)">', report) if f.endswith((".svg", ".png"))]
+    probe = "".join(f'<img class="file" src="{f}">' for f in links) + (
+        "<script>window.addEventListener('load', () => { const w = i => i.complete ? i.naturalWidth : 0;"
+        " const imgs = [...document.images]; const p = document.createElement('pre'); p.id = 'widths';"
+        " p.textContent = 'WIDTHS=' + imgs.filter(i => i.className !== 'file').map(w).join(',') + ';FILES='"
+        " + imgs.filter(i => i.className === 'file').map(w).join(','); document.body.appendChild(p); });</script>")
     page = hostile_report.parent / "probe.html"  # beside the report, so its relative links resolve
-    page.write_text(hostile_report.read_text(encoding="utf-8").replace("</body>", probe + "</body>"),
-                    encoding="utf-8")
+    page.write_text(report.replace("</body>", probe + "</body>"), encoding="utf-8")
     proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
                            "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
@@ -102,9 +103,9 @@ def test_figures_render_in_headless_chromium(hostile_report, tmp_path):
     m = re.search(r'<pre id="widths">WIDTHS=([0-9,]*);FILES=([0-9,]*)</pre>', proc.stdout)
     assert m, f"chromium printed no widths; stderr: {proc.stderr[-1500:]}"
     widths = [int(w) for w in m.group(1).split(",") if w]
-    files = [int(w) for w in m.group(2).split(",") if w]
-    n_imgs = hostile_report.read_text(encoding="utf-8").count("<img ")
-    assert len(widths) == n_imgs >= 1 and len(files) == 2 * n_imgs  # an SVG and a PNG per figure
-    assert all(w > 100 for w in widths + files)
+    file_widths = [int(w) for w in m.group(2).split(",") if w]
+    n_imgs = report.count("<img ")
+    assert len(widths) == n_imgs >= 1 and len(file_widths) == len(links) == 2 * n_imgs  # an SVG and a PNG each
+    assert all(w > 100 for w in widths + file_widths)
     # the hostile names stayed text in the browser's DOM too
     assert "<img src=x" not in proc.stdout and "&lt;img src=x onerror=alert(1)&gt;" in proc.stdout

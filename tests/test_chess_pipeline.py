@@ -304,7 +304,7 @@ def test_blind_positions_are_player_specific(scorer):
 
 
 # ------------------------------------------------------------------ pipeline and command line
-def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
+def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path, capsys):
     from transcend.chess.pipeline import run
 
     cfg = ChessConfig.for_scale("tiny")
@@ -356,6 +356,12 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
     assert 0 <= first["move_prediction"]["top1_vs_plurality"] <= 1
     # a finished run is returned from its metrics; a different config in the same folder is refused
     assert run(cfg, out, progress=False)["seconds"] == metrics["seconds"]
+    capsys.readouterr()
+    assert main(["chess", "reproduce", "--scale", "tiny", "--out", str(out), "--json", "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    for label, e in printed["cutoffs"].items():
+        assert set(e["players_rerated"]) == set(e["players"])
+        assert e["best_player_rating"] == max(r["rating"] for r in e["players_rerated"].values())
     with pytest.raises(TranscendError, match="another config"):
         run(ChessConfig.for_scale("tiny", seed=5), out, progress=False)
     # an interrupted rating stage (its file missing) is redone from the cached model

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = load_policy(ckpt)
     else:
         torch.manual_seed(cfg.seed)
-        model = policy_model(cfg.n_layer, cfg.n_head, cfg.n_embd)
+        model = policy_model(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.causal)
         train_policy(model, sub, cfg.training, out_dir, seed=cfg.seed, resume=True)
         (out_dir / "training.json").write_text(json.dumps({"moves": len(sub)}))
     ladder = Ladder.from_dict(json.loads((run / "ladder.json").read_text()))

@@ -19,7 +19,7 @@ from transcend.chess.config import ChessConfig
 from transcend.cli import main
 from transcend.errors import TranscendError
 from transcend.chess.analyses import (action_entropy, bootstrap_mean_ci, common_states, favor,
-                                                opening_states)
+                                      opening_states, visited_state_entropy)
 from transcend.chess.ideal import IdealPlayer, Mixture, sharpen
 from transcend.chess.rating import Game, Ladder, fit_elo, play_pair, rating_from_games
 from transcend.chess.policy import (MAX_RESAMPLES, Forfeit, PolicyPlayer, load_policy, policy_model,
@@ -135,6 +135,27 @@ def test_legal_masking_never_plays_an_illegal_move():
     assert player.illegal_draws == 0
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_every_move_score_depends_on_every_square(causal):
+    """Bidirectional board encoder: changing any one square changes the score of every move (random weights).
+
+    The causal encoder (the earlier model) fails it: a move's score there ignores the squares after both of
+    its squares.
+    """
+    torch.manual_seed(0)
+    model = policy_model(1, 2, 32, causal=causal).eval().double()  # float64: tiny changes stay visible
+    x = torch.from_numpy(encode_board(chess.Board()).astype(np.int64))[None]
+    with torch.no_grad():
+        base = model(x)[0]
+        unchanged_somewhere = []
+        for square in range(64):
+            y = x.clone()
+            y[0, 2 + square] = (y[0, 2 + square] + 1) % 117  # another square token
+            changed = (model(y)[0] - base).abs() > 1e-12
+            unchanged_somewhere.append(not bool(changed.all()))
+    assert any(unchanged_somewhere) == causal
+
+
 def test_training_learns_and_resumes_exactly(random_games, tmp_path):
     corpus = build_corpus(random_games)
     cfg = TrainingConfig(steps=12, batch_size=8, lr=3e-3, warmup_steps=2, checkpoint_every=100)
@@ -242,6 +263,19 @@ def test_favor_and_entropy(scorer, random_games):
     assert 0 <= e_sharp["normalised_entropy"] < e_loose["normalised_entropy"] <= 1.0 + 1e-9
 
 
+def test_visited_state_entropy_counts_moves_at_frequent_states():
+    board = chess.Board()
+    legal = legal_tokens(board)
+    moves = [move_token(board, "e2e4"), move_token(board, "d2d4")] * 3  # 50/50 at one state visited 6 times
+    corpus = MoveCorpus(np.stack([encode_board(board)] * 6), np.asarray(moves, dtype=np.int32),
+                        np.arange(7, dtype=np.int64) * len(legal), np.array(legal * 6, dtype=np.int16),
+                        np.array(["p"] * 6), np.array([board.epd()] * 6), np.zeros(6, dtype=np.int32))
+    e = visited_state_entropy(corpus, 6)
+    assert e["states"] == 1 and e["visits"] == 6
+    assert e["normalised_entropy"] == pytest.approx(np.log(2) / np.log(20))
+    assert visited_state_entropy(corpus, 7)["states"] == 0
+
+
 def test_opening_states_are_early_positions_every_corpus_holds(random_games):
     whole, first_two = build_corpus(random_games), build_corpus(random_games[:2])
     early = {f for g in range(2) for f in whole.fens[whole.games == g][:3].tolist()}
@@ -270,7 +304,7 @@ def test_blind_positions_are_player_specific(scorer):
 
 
 # ------------------------------------------------------------------ pipeline and command line
-def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
+def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path, capsys):
     from transcend.chess.pipeline import run
 
     cfg = ChessConfig.for_scale("tiny")
@@ -291,12 +325,43 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
     assert first["best_player_rating"] > 0 and first["favor"]["positions"] > 0
     ent = metrics["entropy"]
     assert set(ent["by_band"]) == set(cfg.bands) and set(ent["by_cutoff"]) == set(metrics["cutoffs"])
-    # the best player is re-rated like the model (fresh games against the ladder), its round-robin fit kept
-    assert first["best_player_games"] == max(cfg.rated_games, cfg.verdict_games)
-    assert first["best_player_ladder"]["rating"] > 0 and len(list((out / "ratings").glob("*.best.json"))) == 2
+    # every player is re-rated like the model (fresh games against the ladder, as many as the model's verdict
+    # games); the comparator is the maximum of those ratings, the round-robin fit kept beside it
+    n_games = max(cfg.rated_games, cfg.verdict_games)
+    assert len(list((out / "ratings" / "players").glob("*.json"))) == 2 * cfg.players_per_band
+    ladder = json.loads((out / "ladder.json").read_text())["ratings"]
+    for label, e in metrics["cutoffs"].items():
+        members = {n for n, (r, _) in ladder.items() if n.split("-")[0] in cfg.bands and r <= e["cutoff"] + 1e-9}
+        assert set(e["players_rerated"]) == members == set(e["players"])
+        assert all(r["games"] == n_games and r["rd"] > 0 for r in e["players_rerated"].values())
+        assert e["best_player_rating"] == max(r["rating"] for r in e["players_rerated"].values())
+        assert e["players_rerated"][e["best_player"]]["rating"] == e["best_player_rating"]
+        assert e["best_player_rd"] == e["players_rerated"][e["best_player"]]["rd"]
+        assert e["best_player_games"] == n_games
+        # held out by position: no held-out position occurs in the cutoff's training corpus
+        train = MoveCorpus.load(out / "corpus" / f"{label}.npz")
+        held = MoveCorpus.load(out / "corpus" / f"{label}.heldout.npz")
+        assert len(held) > 0 and not np.isin(held.fens, train.fens).any()
+        mp = e["move_prediction"]
+        assert 0 <= mp["illegal_mass_full_vocab"] <= 1 and mp["kl_mixture_model"] > -1e-9
+        v = metrics["transcends"][label]
+        ideal, best = e["ideal"]["0.01"]["rating"], e["best_player_rating"]
+        if ideal != best:
+            assert v["gain_recovered"] == pytest.approx((v["model_low"] - best) / (ideal - best))
+        else:
+            assert v["gain_recovered"] is None
+        assert v["gain_recovered_ci95"][0] < v["gain_recovered_ci95"][1]
+    assert first["best_player_ladder"]["rating"] > 0
+    assert set(ent["visited_by_cutoff"]) == set(metrics["cutoffs"]) and set(ent["visited_by_band"]) == set(cfg.bands)
     assert 0 <= first["move_prediction"]["top1_vs_plurality"] <= 1
     # a finished run is returned from its metrics; a different config in the same folder is refused
     assert run(cfg, out, progress=False)["seconds"] == metrics["seconds"]
+    capsys.readouterr()
+    assert main(["chess", "reproduce", "--scale", "tiny", "--out", str(out), "--json", "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    for label, e in printed["cutoffs"].items():
+        assert set(e["players_rerated"]) == set(e["players"])
+        assert e["best_player_rating"] == max(r["rating"] for r in e["players_rerated"].values())
     with pytest.raises(TranscendError, match="another config"):
         run(ChessConfig.for_scale("tiny", seed=5), out, progress=False)
     # an interrupted rating stage (its file missing) is redone from the cached model
@@ -318,6 +383,44 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path):
     (out / "report.html").unlink()
     assert main(["chess", "report", "--out", str(out)]) == 0
     assert (out / "report.html").read_text() == page
+
+
+def test_games_do_not_depend_on_the_number_of_workers(tmp_path, stockfish_path, monkeypatch):
+    from transcend.chess import pipeline
+
+    monkeypatch.setattr(pipeline, "MATCHES_PER_TASK", 1)  # several tasks even at the tiny scale
+    cfg = ChessConfig.for_scale("tiny")
+    pgn = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        out.mkdir()
+        with pipeline.World(cfg, out) as world:
+            pipeline.stage_games(world, out, False, workers)
+        pgn[workers] = [(out / "games" / f"{b}.pgn").read_bytes() for b in cfg.bands]
+        assert json.loads((out / "games" / f"{cfg.bands[0]}.timing.json").read_text())["workers"] == workers
+    assert pgn[1] == pgn[2]
+    # the workers' engine scores came back to the run's cache
+    assert len(json.loads((tmp_path / "w2" / "scores.json").read_text())["entries"]) > 0
+
+
+def test_paper_scale_on_cuda_is_a_valid_configuration_and_a_clear_error_without_cuda(tmp_path, capsys):
+    cfg = ChessConfig.for_scale("paper", device="cuda")
+    assert cfg.device == "cuda" and not cfg.causal and ChessConfig.from_dict(cfg.to_dict()) == cfg
+    # the paper model's shape trains through the same code path (on the CPU here)
+    torch.manual_seed(0)
+    model = policy_model(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.causal)
+    board = chess.Board()
+    legal = legal_tokens(board)
+    corpus = MoveCorpus(np.stack([encode_board(board)] * 2), np.full(2, move_token(board, "e2e4"), dtype=np.int32),
+                        np.arange(3, dtype=np.int64) * len(legal), np.array(legal * 2, dtype=np.int16),
+                        np.array(["p"] * 2), np.array([board.epd()] * 2), np.zeros(2, dtype=np.int32))
+    tcfg = TrainingConfig(steps=2, batch_size=2, lr=cfg.training.lr, warmup_steps=1, checkpoint_every=10)
+    info = train_policy(model, corpus, tcfg, tmp_path / "m", device=torch.device("cpu"), progress=False)
+    assert info["steps"] == 2 and np.isfinite(info["losses"]).all()
+    if not torch.cuda.is_available():
+        assert main(["chess", "reproduce", "--scale", "paper", "--device", "cuda", "--out", str(tmp_path / "r"),
+                     "--quiet"]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
 def test_chess_report_of_an_unfinished_run_is_a_clear_error(tmp_path, capsys):
@@ -381,8 +484,13 @@ def test_verdict_uses_the_fixed_low_temperature_not_the_best_one():
         return {"rating": rating, "rd": rd, "low": rating - 2 * rd, "high": rating + 2 * rd}
 
     entry = {"best_player_rating": 1100.0, "best_player_rd": 40.0,
-             "by_temperature": {"0.001": r(1300.0), "0.3": r(1600.0), "1.0": r(900.0)}}
+             "by_temperature": {"0.001": r(1300.0), "0.3": r(1600.0), "1.0": r(900.0)},
+             "ideal": {"0.001": r(1500.0)}}
     v = transcendence_verdict(entry, 0.001)
+    # the model recovers (1300 - 1100) / (1500 - 1100) of the ideal learner's gain; the interval holds it
+    assert v["gain_recovered"] == pytest.approx(0.5) and v["ideal_transcends_low_tau"]
+    lo, hi = v["gain_recovered_ci95"]
+    assert 0.2 < lo < 0.5 < hi < 0.9
     assert v["low_temperature"] == 0.001 and v["model_low"] == 1300.0 and v["model_tau1"] == 900.0
     assert v["model_low_lower_bound"] == 1220.0 and v["best_player_upper_bound"] == 1180.0
     assert v["transcends_low_tau"] and not v["transcends_tau1"]

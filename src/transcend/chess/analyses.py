@@ -1,10 +1,11 @@
 """Chess analyses: move-prediction diagnostics, the favor analysis, and action entropy.
 
-* **Move prediction** on held-out positions (games of the same players that the model
-  did not train on): top-1 agreement of the model's arg-max with the mixture's plurality
-  move (what the low-τ model should play), with the move actually played, and the
-  cross-entropy H(f̄, model) against the mixture's own entropy H(f̄) (their gap is
-  KL(f̄ || model) -- zero for the ideal learner).
+* **Move prediction** on held-out positions (positions of held-out games that never occur
+  in the training games, so a held-out position was never trained on): top-1 agreement of
+  the model's arg-max with the mixture's mode (what the low-τ model should play), with the
+  move actually played, the cross-entropy H(f̄, model) against the mixture's own entropy
+  H(f̄) (their gap is KL(f̄ || model) -- zero for the ideal learner), and the share of the
+  model's probability on illegal moves when it samples the whole vocabulary at τ = 1.
 * **Favor** (Transcendence paper, §5): at positions from the model's own games, the
   engine's win probability of the move the model plays at low τ minus at τ = 1, as exact
   expectations over the model's move distributions (no sampling noise):
@@ -58,11 +59,13 @@ def move_prediction(model: ChessPolicy, heldout: MoveCorpus, mixture: Mixture, m
     sub = heldout.subset(rows)
     logits = predict_logits(model, sub.inputs)
     agree_plurality = agree_played = 0
-    ce_model = ce_self = 0.0
+    ce_model = ce_self = illegal_mass = 0.0
+    full = tempered(logits, 1.0)  # whole-vocabulary sampling at τ = 1
     for i in range(len(sub)):
         board = chess.Board(sub.fens[i])
         tokens = np.asarray(legal_tokens(board))
         p_model = _legal_probs(logits[i], tokens, 1.0)
+        illegal_mass += 1.0 - float(full[i, tokens - N_INPUT_TOKENS].sum())
         ucis, f = mixture.distribution(board)
         by_uci = dict(zip(ucis, f, strict=True))
         f_tok = np.array([by_uci[token_move(board, int(t)).uci()] for t in tokens])
@@ -73,7 +76,7 @@ def move_prediction(model: ChessPolicy, heldout: MoveCorpus, mixture: Mixture, m
     n = max(1, len(sub))
     return {"positions": int(len(sub)), "top1_vs_plurality": agree_plurality / n, "top1_vs_played": agree_played / n,
             "cross_entropy_vs_mixture": ce_model / n, "mixture_entropy": ce_self / n,
-            "kl_mixture_model": (ce_model - ce_self) / n}
+            "kl_mixture_model": (ce_model - ce_self) / n, "illegal_mass_full_vocab": illegal_mass / n}
 
 
 def favor(model: ChessPolicy, fens: Sequence[str], scorer: MoveScorer, tau_low: float, seed: int = 0) -> dict:
@@ -127,6 +130,32 @@ def opening_states(corpora: Sequence[MoveCorpus], plies: int, max_states: int, s
         rng = np.random.default_rng([seed, 0xE7])
         states = [states[i] for i in sorted(rng.choice(len(states), size=max_states, replace=False))]
     return states
+
+
+def visited_state_entropy(corpus: MoveCorpus, min_visits: int) -> dict:
+    """The paper's action entropy: at every state ``corpus`` visits at least ``min_visits`` times, the
+    entropy of the moves played there divided by log(number of legal moves), averaged over those states.
+
+    Counted from the data (not from the players' known policies), over each corpus's own frequent
+    states, as Zhang et al. (2024) measure their datasets.
+    """
+    by_state: dict[str, Counter[int]] = {}
+    legal: dict[str, int] = {}
+    for i, (fen, target) in enumerate(zip(corpus.fens.tolist(), corpus.targets.tolist(), strict=True)):
+        by_state.setdefault(fen, Counter())[target] += 1
+        legal[fen] = int(corpus.legal_offsets[i + 1] - corpus.legal_offsets[i])
+    values, visits = [], []
+    for fen, moves in by_state.items():
+        n = sum(moves.values())
+        if n < min_visits or legal[fen] < 2:
+            continue
+        p = np.array(list(moves.values()), dtype=np.float64) / n
+        values.append(entropy(p) / np.log(legal[fen]))
+        visits.append(n)
+    v = np.asarray(values)
+    return {"states": len(v), "min_visits": int(min_visits), "visits": int(sum(visits)),
+            "normalised_entropy": float(v.mean()) if len(v) else float("nan"),
+            "sd": float(v.std()) if len(v) else float("nan")}
 
 
 def action_entropy(mixture: Mixture, states: Sequence[str]) -> dict:

@@ -58,6 +58,9 @@ def add_chess_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--full-vocab", dest="full_vocab", action="store_true",
                        help="sample from all 1,968 moves: resample an illegal move up to 5 times, then forfeit")
         p.add_argument("--device", help="auto, cpu or cuda")
+        p.add_argument("--workers", type=int,
+                       help="processes for game generation and the players' re-rating, one engine each "
+                            "(default: all cores; the results do not depend on it)")
         p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
         p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -138,10 +141,15 @@ def format_summary(m: dict) -> str:
     lines = [f"chess: {m['engine']}; run folder {m['run_dir']}; {m['seconds'] / 60:.1f} min (this invocation)"]
     for label, e in m["cutoffs"].items():
         lines.append(f"cutoff {label}: {len(e['players'])} players, {e['positions']} training moves; best player "
-                     f"{e['best_player']} {e['best_player_rating']:.0f} ± {2 * e['best_player_rd']:.0f}")
+                     f"(max of all re-rated) {e['best_player']} {e['best_player_rating']:.0f} ± "
+                     f"{2 * e['best_player_rd']:.0f}")
+        lines.append("  players re-rated: " + ", ".join(
+            f"{n} {r['rating']:.0f} ± {2 * r['rd']:.0f}" for n, r in sorted(e.get("players_rerated", {}).items())))
         mp = e["move_prediction"]
-        lines.append(f"  held-out: top-1 = plurality {mp['top1_vs_plurality']:.3f}, = played {mp['top1_vs_played']:.3f};"
-                     f" H(f̄, model) {mp['cross_entropy_vs_mixture']:.3f} vs H(f̄) {mp['mixture_entropy']:.3f} nats")
+        lines.append(f"  held-out positions ({mp['positions']}): top-1 = mixture mode {mp['top1_vs_plurality']:.3f}, "
+                     f"= played {mp['top1_vs_played']:.3f}; H(f̄, model) {mp['cross_entropy_vs_mixture']:.3f} vs "
+                     f"H(f̄) {mp['mixture_entropy']:.3f} nats (KL {mp['kl_mixture_model']:.3f}); illegal mass "
+                     f"(full vocabulary, τ=1) {mp.get('illegal_mass_full_vocab', float('nan')):.3f}")
         for t, r in sorted(e["by_temperature"].items(), key=lambda kv: float(kv[0])):
             lines.append(f"  model τ={float(t):<6g} {r['rating']:6.0f} ± {2 * r['rd']:4.0f}  score {r['score']:.2f}"
                          + (f"  illegal draws {r['illegal_draws']}, forfeits {r['forfeits']}" if r["illegal_draws"]
@@ -154,12 +162,21 @@ def format_summary(m: dict) -> str:
         v = m["transcends"][label]
         lines.append(f"  transcends at τ={v['low_temperature']} (rated above the best player, intervals apart): "
                      f"{v['transcends_low_tau']}; at τ=1: {v['transcends_tau1']}")
+        if v.get("gain_recovered") is not None:
+            lo, hi = v["gain_recovered_ci95"]
+            lines.append(f"  model's share of the ideal learner's gain over the best player: {v['gain_recovered']:+.2f} "
+                         f"(95% interval [{lo:+.2f}, {hi:+.2f}])")
     ent = m["entropy"]
     lines.append(f"action entropy over {ent['common_states']} common states: " + ", ".join(
         f"{k}: {v['normalised_entropy']:.3f}" for k, v in ent["by_cutoff"].items()))
     if "by_band" in ent:
         lines.append("  each band's own players at the same states: " + ", ".join(
             f"{k}: {v['normalised_entropy']:.3f}" for k, v in ent["by_band"].items()))
+    if "visited_by_cutoff" in ent:
+        lines.append("action entropy the paper's way (own states visited often, counted moves): " + ", ".join(
+            f"cutoff {k}: {v['normalised_entropy']:.3f} ({v['states']} states)" for k, v in ent["visited_by_cutoff"].items())
+            + "; by band: " + ", ".join(f"{k}: {v['normalised_entropy']:.3f} ({v['states']} states)"
+                                        for k, v in ent["visited_by_band"].items()))
     return "\n".join(lines)
 
 
@@ -170,7 +187,7 @@ def run_stage(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"chess-{args.scale}-{cfg.hash()}"
     stop = {"generate": "games", "train": "train"}.get(args.chess_command)
     progress = not args.quiet
-    metrics = run(cfg, out, progress=progress, stop_after=stop)
+    metrics = run(cfg, out, progress=progress, stop_after=stop, workers=args.workers)
     if stop:
         payload = {"run_dir": str(out), "done": args.chess_command}
         print(json.dumps(payload) if args.json else f"{args.chess_command}: done in {out}")

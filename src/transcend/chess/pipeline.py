@@ -14,9 +14,15 @@ Run folder layout::
     corpus/<cutoff>.npz    training examples of each cutoff
     models/<cutoff>/latest.pt
     ratings/<cutoff>.json  ratings by temperature, diagnostics, favor
-    ratings/<cutoff>.ideal.json, ratings/<cutoff>.best.json   the ideal learner; the best player
+    ratings/<cutoff>.ideal.json    the ideal learner
+    ratings/players/<name>.json    every simulated player re-rated exactly as the models are
     entropy.json, metrics.json, results.parquet, chess_rating_vs_temperature.png, chess_favor.png,
     report.html
+
+Game generation and the players' re-rating run in ``workers`` processes (one engine
+each); a game's randomness is a function of its seed only and engine scores are a
+function of (budget, position), so the games and ratings do not depend on the number
+of workers.
 
 A stage whose output file exists is skipped (files are written atomically, so an
 interrupted stage leaves nothing and is redone); training resumes from its last
@@ -28,12 +34,15 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import multiprocessing.util
 import os
 import platform
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +54,7 @@ from transcend.chess.config import CHESS_BANDS, ChessConfig
 from transcend.errors import TranscendError
 from transcend.chess import analyses
 from transcend.chess.ideal import IdealPlayer, Mixture
-from transcend.chess.rating import Ladder, calibrate_ladder, rate_player
+from transcend.chess.rating import Ladder, fit_elo, play_pair, rate_player, round_robin_pairs
 from transcend.chess.policy import PolicyPlayer, load_policy, policy_model, train_policy
 from transcend.learner.train import CHECKPOINT, pick_device
 from transcend.chess.corpus import MoveCorpus, build_corpus
@@ -115,24 +124,135 @@ class World:
         return next(p for p in self.players if p.name == name)
 
 
+# ------------------------------------------------------------------------------------ workers
+_WORKER: World | None = None
+
+
+def _worker_start(cfg_dict: dict, run_dir: str) -> None:
+    """A worker process's own engine, score cache (read from the run's, if any) and players."""
+    global _WORKER
+    torch.set_num_threads(1)
+    _WORKER = World(ChessConfig.from_dict(cfg_dict), Path(run_dir))
+    _KNOWN.update(_WORKER.scorer.cache._entries)  # the parent has these already
+    # closed by the worker's exit hook, before Python waits for the engine's (non-daemon) thread
+    multiprocessing.util.Finalize(None, _WORKER.engine.close, exitpriority=10)
+
+
+def _new_scores(world: World, known: set[str]) -> dict:
+    """Score-cache entries made since ``known`` (the parent merges them into the run's cache)."""
+    entries = world.scorer.cache._entries
+    new = {k: v for k, v in entries.items() if k not in known}
+    known.update(new)
+    return new
+
+
+_KNOWN: set[str] = set()
+
+
+def _play_matches_job(jobs: list[tuple[str, str, int, int]]) -> tuple[list[GameRecord], dict]:
+    world = _WORKER
+    assert world is not None
+    cfg = world.cfg
+    records = [r for a, b, n, seed in jobs
+               for r in play_match(world.player(a), world.player(b), n, seed=seed, random_plies=cfg.random_plies,
+                                   max_plies=cfg.max_plies)]
+    return records, _new_scores(world, _KNOWN)
+
+
+def _ladder_pair_job(job: tuple[int, int, int]) -> tuple[list, dict]:
+    world = _WORKER
+    assert world is not None
+    i, j, seed = job
+    entrants = world.ladder_entrants()
+    games = play_pair(entrants[i], entrants[j], world.cfg.games_per_pair, seed, random_plies=world.cfg.random_plies,
+                      max_plies=world.cfg.max_plies)
+    return games, _new_scores(world, _KNOWN)
+
+
+def _rate_player_job(job: tuple[str, dict, int, int]) -> tuple[dict, dict]:
+    world = _WORKER
+    assert world is not None
+    name, ladder_dict, n_games, seed = job
+    return _rate_simulated(world, Ladder.from_dict(ladder_dict), name, n_games, seed), _new_scores(world, _KNOWN)
+
+
+def _in_workers(world: World, run_dir: Path, fn: Callable, jobs: Sequence, workers: int,
+                on_done: Callable[[int], None] | None = None) -> list:
+    """``fn`` over ``jobs`` in ``workers`` processes (in this process when 1), results in job order.
+
+    Workers return the engine scores they computed; they are merged into this run's cache
+    (scores are a function of budget and position, so the merge order does not matter).
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        global _WORKER
+        saved, _WORKER = _WORKER, world
+        try:
+            out = []
+            for job in jobs:
+                out.append(fn(job)[0])
+                if on_done:
+                    on_done(len(out))
+            return out
+        finally:
+            _WORKER = saved
+    world.save_cache()  # workers start from the scores known so far
+    results: list = [None] * len(jobs)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_worker_start,
+                             initargs=(world.cfg.to_dict(), str(run_dir))) as pool:
+        futures = [pool.submit(fn, job) for job in jobs]
+        for i, fut in enumerate(futures):
+            value, scores = fut.result()
+            results[i] = value
+            for key, raw in scores.items():
+                world.scorer.cache._entries.setdefault(key, raw)
+            if on_done:
+                on_done(i + 1)
+    return results
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 # ------------------------------------------------------------------------------------ stages
-def stage_ladder(world: World, run_dir: Path, progress: bool) -> Ladder:
+def stage_ladder(world: World, run_dir: Path, progress: bool, workers: int = 1) -> Ladder:
+    """The round robin among the ladder's entrants (pairs in ``workers`` processes), then the Elo fit."""
     path = run_dir / LADDER
     if path.is_file():
         return Ladder.from_dict(json.loads(path.read_text()))
+    cfg = world.cfg
     entrants = world.ladder_entrants()
-    _say(progress, f"ladder: round robin of {len(entrants)} entrants, {world.cfg.games_per_pair} games per pair")
-    n_pairs = len(entrants) * (len(entrants) - 1) // 2
-    with _bar(progress, n_pairs, "ladder") as bar:
-        ladder = calibrate_ladder(entrants, world.cfg.games_per_pair, world.cfg.seed,
-                                  random_plies=world.cfg.random_plies, max_plies=world.cfg.max_plies,
-                                  progress=lambda i, n: bar.update(1))
+    _say(progress, f"ladder: round robin of {len(entrants)} entrants, {cfg.games_per_pair} games per pair")
+    jobs = round_robin_pairs(len(entrants), cfg.seed)
+    with _bar(progress, len(jobs), "ladder") as bar:
+        per_pair = _in_workers(world, run_dir, _ladder_pair_job, jobs, workers, lambda i: bar.update(1))
+    games = [g for pair in per_pair for g in pair]
+    ladder = Ladder(fit_elo([e.name for e in entrants], games), games)
     world.save_cache()
     _atomic_json(path, ladder.to_dict())
     return ladder
 
 
-def stage_games(world: World, run_dir: Path, progress: bool) -> dict[str, list[GameRecord]]:
+def match_jobs(cfg: ChessConfig, band_index: int, members: list[SimulatedPlayer]) -> list[tuple[str, str, int, int]]:
+    """A band's training matches: pairs of its players in turn, two games per pair (colours swapped), seeded."""
+    pairs = [(a, b) for i, a in enumerate(members) for b in members[i + 1:]]
+    jobs, played, k = [], 0, 0
+    while played < cfg.games_per_band:
+        a, b = pairs[k % len(pairs)]
+        n = min(2, cfg.games_per_band - played)
+        jobs.append((a.name, b.name, n, int(cfg.seed) * 7_919 + band_index * 1_000_003 + k))
+        played += n
+        k += 1
+    return jobs
+
+
+#: Matches per worker task (a task returns its games and the new engine scores).
+MATCHES_PER_TASK = 8
+
+
+def stage_games(world: World, run_dir: Path, progress: bool, workers: int = 1) -> dict[str, list[GameRecord]]:
     """Training games within each band: pairs of the band's players in turn, two games per pair (colours swapped)."""
     out: dict[str, list[GameRecord]] = {}
     cfg = world.cfg
@@ -142,26 +262,29 @@ def stage_games(world: World, run_dir: Path, progress: bool) -> dict[str, list[G
             out[band] = [record_from_pgn(g) for g in read_pgn(path)]
             continue
         members = [p for p in world.players if p.band == band]
-        pairs = [(a, b) for i, a in enumerate(members) for b in members[i + 1:]]
-        records: list[GameRecord] = []
+        jobs = match_jobs(cfg, b_index, members)
+        tasks = [jobs[i:i + MATCHES_PER_TASK] for i in range(0, len(jobs), MATCHES_PER_TASK)]
         t0 = time.perf_counter()
-        with _bar(progress, cfg.games_per_band, f"games {band}") as bar:
-            k = 0
-            while len(records) < cfg.games_per_band:
-                a, b = pairs[k % len(pairs)]
-                n = min(2, cfg.games_per_band - len(records))
-                records += play_match(a, b, n, seed=int(cfg.seed) * 7_919 + b_index * 1_000_003 + k,
-                                      random_plies=cfg.random_plies, max_plies=cfg.max_plies)
-                bar.update(n)
-                k += 1
+        with _bar(progress, len(tasks), f"games {band}") as bar:
+            chunks = _in_workers(world, run_dir, _play_matches_job, tasks, workers, lambda i: bar.update(1))
+        records = [r for chunk in chunks for r in chunk]
         elapsed = time.perf_counter() - t0
-        _say(progress, f"games {band}: {len(records)} in {elapsed:.0f} s ({60 * len(records) / elapsed:.1f} games/min)")
+        _say(progress, f"games {band}: {len(records)} in {elapsed:.0f} s ({60 * len(records) / elapsed:.1f} games/min, "
+                       f"{workers} worker(s))")
         world.save_cache()
         write_pgn(records, path)
         _atomic_json(run_dir / "games" / f"{band}.timing.json",
-                     {"games": len(records), "seconds": elapsed, "plies": sum(r.plies for r in records)})
+                     {"games": len(records), "seconds": elapsed, "plies": sum(r.plies for r in records),
+                      "workers": workers, "loadavg": _loadavg()})
         out[band] = records
     return out
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return list(os.getloadavg())
+    except OSError:  # pragma: no cover - platforms without a load average
+        return None
 
 
 def resolve_cutoffs(cfg: ChessConfig, ladder: Ladder, players: list[SimulatedPlayer]) -> list[float]:
@@ -204,6 +327,8 @@ def stage_corpus(cfg: ChessConfig, run_dir: Path, games: dict[str, list[GameReco
         raise TranscendError(f"cutoff {label} has no games: no band has two players rated at most {label}.")
     train_games, held_games = split_games(records, cfg, label)
     train, held = build_corpus(train_games), build_corpus(held_games)
+    # split by position: a held-out position that also occurs in a training game is not held out
+    held = held.subset(np.flatnonzero(~np.isin(held.fens, train.fens)))
     held.save(held_path)
     train.save(train_path)
     return train, held
@@ -215,7 +340,7 @@ def stage_train(cfg: ChessConfig, run_dir: Path, label: str, corpus: MoveCorpus,
     if done_path.is_file():
         return load_policy(ckpt_dir / CHECKPOINT), json.loads(done_path.read_text())
     torch.manual_seed(cfg.seed)
-    model = policy_model(cfg.n_layer, cfg.n_head, cfg.n_embd)
+    model = policy_model(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.causal)
     t0 = time.perf_counter()
     info = train_policy(model, corpus, cfg.training, ckpt_dir, seed=cfg.seed, resume=True,
                         device=pick_device(cfg.device), progress=progress)
@@ -290,33 +415,61 @@ def stage_ideal(world: World, ladder: Ladder, run_dir: Path, label: str, mixture
     return out
 
 
-def stage_rate_best(world: World, ladder: Ladder, run_dir: Path, label: str, best: SimulatedPlayer,
-                    progress: bool) -> dict:
-    """The best player of a cutoff rated exactly as the models are: Glicko-2 over fresh games against the ladder.
+def _rate_simulated(world: World, ladder: Ladder, name: str, n_games: int, seed: int) -> dict:
+    player = world.player(name)
+    opponents = [o for o in world.ladder_entrants() if o.name != name]
+    rating, games = rate_player(player, ladder, opponents, n_games, seed, random_plies=world.cfg.random_plies,
+                                max_plies=world.cfg.max_plies)
+    low, high = rating.interval()
+    return {"rating": rating.rating, "rd": rating.rd, "low": low, "high": high, "games": len(games),
+            "score": float(np.mean([g.score_for(name) for g in games]))}
 
-    Why not its round-robin rating alone: that fit's interval is wide (most of its games are
-    against far stronger or weaker entrants, which say little), and the best of several
-    players picked by a noisy rating is rated too high on average; fresh games, as many as
-    the model gets at the verdict temperature, remove both.
+
+def stage_rate_players(world: World, ladder: Ladder, run_dir: Path, progress: bool, workers: int = 1) -> dict:
+    """Every simulated player rated exactly as the models are: fresh games against the ladder, one Glicko-2 period.
+
+    As many games as a model gets at the verdict temperature, against the same ladder
+    (less the player itself). The comparator of a cutoff is the maximum of its players'
+    ratings measured this way. Why not the round-robin rating: its interval is wide (most
+    of a player's round-robin games are against far stronger or weaker entrants), and the
+    best of several players picked by one noisy rating and then re-rated alone is a
+    comparator chosen by noise; rating every player the same way removes both.
     """
-    path = run_dir / "ratings" / f"{label}.best.json"
-    if path.is_file():
-        return json.loads(path.read_text())
     cfg = world.cfg
-    opponents = [o for o in world.ladder_entrants() if o.name != best.name]
     n = max(cfg.rated_games, cfg.verdict_games)
-    with _bar(progress, n, f"rate {best.name}") as bar:
-        out = {"player": best.name, **_rate(best, ladder, opponents, n, cfg.seed * 41 + 7, cfg, bar)}
-    world.save_cache()
-    _atomic_json(path, out)
+    out: dict[str, dict] = {}
+    todo = []
+    for index, p in enumerate(world.players):
+        path = run_dir / "ratings" / "players" / f"{p.name}.json"
+        if path.is_file():
+            out[p.name] = json.loads(path.read_text())
+        else:
+            todo.append((p.name, ladder.to_dict(), n, cfg.seed * 41 + 7 + 1_000 * index))
+    if todo:
+        _say(progress, f"re-rating {len(todo)} players, {n} games each")
+        with _bar(progress, len(todo), "rate players") as bar:
+            rated = _in_workers(world, run_dir, _rate_player_job, todo, workers, lambda i: bar.update(1))
+        for (name, *_), r in zip(todo, rated, strict=True):
+            _atomic_json(run_dir / "ratings" / "players" / f"{name}.json", r)
+            out[name] = r
+        world.save_cache()
     return out
 
 
 # ------------------------------------------------------------------------------------ run
 def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
-        stop_after: str | None = None, on_stage: Callable[[str], None] | None = None) -> dict:
-    """Run (or resume) the whole experiment in ``run_dir``; returns the metrics dict."""
+        stop_after: str | None = None, on_stage: Callable[[str], None] | None = None,
+        workers: int | None = None) -> dict:
+    """Run (or resume) the whole experiment in ``run_dir``; returns the metrics dict.
+
+    ``workers``: processes for game generation and the players' re-rating (None = all cores);
+    the results do not depend on it.
+    """
     run_dir = Path(run_dir)
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise TranscendError(f"workers must be at least 1, got {workers}.")
+    pick_device(cfg.device)  # a device that is not there is an error before any work, not after the games
     metrics_path = run_dir / METRICS
     if (run_dir / CONFIG).is_file():
         saved = ChessConfig.load(run_dir / CONFIG)
@@ -331,20 +484,21 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
         with World(cfg, run_dir) if run_dir.exists() else _fresh_world(cfg, run_dir) as world:
             cfg.save(run_dir / CONFIG)
             t = time.perf_counter()
-            ladder = stage_ladder(world, run_dir, progress)
+            ladder = stage_ladder(world, run_dir, progress, workers)
             timings["ladder_s"] = time.perf_counter() - t
             if on_stage:
                 on_stage("ladder")
             if stop_after == "ladder":
                 return {}
             t = time.perf_counter()
-            games = stage_games(world, run_dir, progress)
+            games = stage_games(world, run_dir, progress, workers)
             timings["games_s"] = time.perf_counter() - t
             if on_stage:
                 on_stage("games")
             if stop_after == "games":
                 return {}
             cutoffs = resolve_cutoffs(cfg, ladder, world.players)
+            rerated: dict[str, dict] = {}
             results = {}
             corpora = {}
             mixtures = {}
@@ -366,15 +520,20 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
                 t = time.perf_counter()
                 rated = stage_rate_model(world, ladder, run_dir, label, model, mixtures[label], held, progress)
                 ideal = stage_ideal(world, ladder, run_dir, label, mixtures[label], progress)
-                best = max(members, key=lambda p: ladder.ratings[p.name].rating)
-                best_rated = stage_rate_best(world, ladder, run_dir, label, best, progress)
+                if not rerated:
+                    t_players = time.perf_counter()
+                    rerated = stage_rate_players(world, ladder, run_dir, progress, workers)
+                    timings["rate_players_s"] = time.perf_counter() - t_players
+                players_rerated = {p.name: {k: rerated[p.name][k] for k in ("rating", "rd", "games")}
+                                   for p in members}
+                best = max(players_rerated, key=lambda name: (players_rerated[name]["rating"], name))
                 timings[f"rate_{label}_s"] = time.perf_counter() - t
                 results[label] = {
                     "cutoff": c, "players": sorted(counts), "positions": len(train), "heldout_positions": len(held),
-                    "best_player": best.name, "best_player_rating": best_rated["rating"],
-                    "best_player_rd": best_rated["rd"], "best_player_games": best_rated["games"],
-                    "best_player_ladder": {"rating": ladder.ratings[best.name].rating,
-                                           "rd": ladder.ratings[best.name].rd},
+                    "players_rerated": players_rerated,
+                    "best_player": best, "best_player_rating": players_rerated[best]["rating"],
+                    "best_player_rd": players_rerated[best]["rd"], "best_player_games": players_rerated[best]["games"],
+                    "best_player_ladder": {"rating": ladder.ratings[best].rating, "rd": ladder.ratings[best].rd},
                     "training": train_info, **rated, "ideal": ideal}
             if stop_after == "train":
                 return {}
@@ -390,7 +549,13 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
                          if len(ps := [p for p in world.players if p.band == b])}
                 entropy = {"common_states": len(states), "plies": cfg.entropy_plies,
                            "by_cutoff": {k: analyses.action_entropy(m, states) for k, m in mixtures.items()},
-                           "by_band": {b: analyses.action_entropy(m, states) for b, m in bands.items()}}
+                           "by_band": {b: analyses.action_entropy(m, states) for b, m in bands.items()},
+                           # the paper's way: each cutoff's (band's) own frequently visited states, counted moves
+                           "visited_by_cutoff": {k: analyses.visited_state_entropy(cp, cfg.entropy_min_visits)
+                                                 for k, cp in corpora.items()},
+                           "visited_by_band": {b: analyses.visited_state_entropy(build_corpus(games[b]),
+                                                                                 cfg.entropy_min_visits)
+                                               for b in cfg.bands}}
                 _atomic_json(ent_path, entropy)
             world.save_cache()
             engine_name = world.engine.name
@@ -401,7 +566,7 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
             "cutoffs": results, "entropy": entropy, "timings": timings,
             "seconds": time.perf_counter() - t_start,
         }
-        metrics["transcends"] = {k: transcendence_verdict(v, cfg.favor_temperature) for k, v in results.items()}
+        metrics["transcends"] = {k: transcendence_verdict(v, cfg.favor_temperature, cfg.seed) for k, v in results.items()}
         _write_results(cfg, run_dir, metrics)
         _report(run_dir, metrics)
         _atomic_json(metrics_path, metrics)
@@ -421,15 +586,20 @@ def _fresh_world(cfg: ChessConfig, run_dir: Path) -> World:
     return World(cfg, run_dir)
 
 
-def transcendence_verdict(entry: dict, low_tau: float) -> dict:
+def transcendence_verdict(entry: dict, low_tau: float, seed: int = 0) -> dict:
     """Is the model at ``low_tau`` rated above the best player in its data, intervals (± 2·RD) apart?
 
     The low temperature is fixed in advance (the config's ``favor_temperature``), not the
     best of several: picking the highest of eight noisy ratings would favour the model.
+    The comparator is the highest of the cutoff's players, each re-rated as the model is.
+    ``gain_recovered``: the model's rating gain over the best player as a fraction of the
+    ideal learner's at the same temperature, (model − best) / (ideal − best), with a 95%
+    interval from the three ratings' Glicko-2 posteriors (normal, independent; seeded draws).
     """
     best_hi = entry["best_player_rating"] + 2 * entry["best_player_rd"]
     low, one = entry["by_temperature"].get(repr(float(low_tau))), entry["by_temperature"].get("1.0")
-    return {
+    ideal = entry.get("ideal", {}).get(repr(float(low_tau)))
+    out = {
         "low_temperature": float(low_tau) if low else None,
         "model_low": low["rating"] if low else None,
         "model_low_lower_bound": low["low"] if low else None,
@@ -438,7 +608,20 @@ def transcendence_verdict(entry: dict, low_tau: float) -> dict:
         "transcends_low_tau": bool(low and low["low"] > best_hi),
         "transcends_tau1": bool(one and one["low"] > best_hi),
         "rating_above_best_player_low_tau": bool(low and low["rating"] > entry["best_player_rating"]),
+        "ideal_low": ideal["rating"] if ideal else None,
+        "ideal_transcends_low_tau": bool(ideal and ideal["rating"] - 2 * ideal["rd"] > best_hi),
+        "gain_recovered": None, "gain_recovered_ci95": None,
     }
+    if low and ideal:
+        best, best_rd = entry["best_player_rating"], entry["best_player_rd"]
+        out["gain_recovered"] = (low["rating"] - best) / (ideal["rating"] - best) if ideal["rating"] != best else None
+        rng = np.random.default_rng([seed, 0x6A1])
+        m = rng.normal(low["rating"], low["rd"], 20_000)
+        b = rng.normal(best, best_rd, 20_000)
+        i = rng.normal(ideal["rating"], ideal["rd"], 20_000)
+        ratio = (m - b) / (i - b)
+        out["gain_recovered_ci95"] = [float(q) for q in np.quantile(ratio, [0.025, 0.975])]
+    return out
 
 
 def _write_results(cfg: ChessConfig, run_dir: Path, metrics: dict) -> None:
@@ -466,11 +649,23 @@ def _write_results(cfg: ChessConfig, run_dir: Path, metrics: dict) -> None:
                 rows.append({**base, **extra, "metric": f"ideal_{key}", "temperature": float(t), "value": r[key]})
         rows.append({**base, **extra, "metric": "favor_mean", "temperature": cfg.favor_temperature,
                      "value": e["favor"]["mean"]})
-        for key in ("top1_vs_plurality", "top1_vs_played", "cross_entropy_vs_mixture", "mixture_entropy"):
+        for name, r in e.get("players_rerated", {}).items():
+            rows.append({**base, **extra, "metric": "player_rerated_rating", "temperature": nan, "value": r["rating"],
+                         "player": name})
+        g = metrics["transcends"][label]
+        if g.get("gain_recovered") is not None:
+            rows.append({**base, **extra, "metric": "gain_recovered", "temperature": cfg.favor_temperature,
+                         "value": g["gain_recovered"]})
+        for key in ("top1_vs_plurality", "top1_vs_played", "cross_entropy_vs_mixture", "mixture_entropy",
+                    "kl_mixture_model", "illegal_mass_full_vocab"):
             rows.append({**base, **extra, "metric": key, "temperature": nan, "value": e["move_prediction"][key]})
         ent = metrics["entropy"]["by_cutoff"].get(label)
         if ent:
             rows.append({**base, **extra, "metric": "action_entropy", "temperature": nan,
+                         "value": ent["normalised_entropy"]})
+        ent = metrics["entropy"].get("visited_by_cutoff", {}).get(label)
+        if ent:
+            rows.append({**base, **extra, "metric": "action_entropy_visited", "temperature": nan,
                          "value": ent["normalised_entropy"]})
     write_results(run_dir, rows)
 

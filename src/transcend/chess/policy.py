@@ -1,8 +1,11 @@
 """The chess move model: the lab's GPT reading a board state, scoring moves by their squares.
 
 * **Model.** :class:`ChessPolicy`: the blocks of :class:`~transcend.learner.model.GPT`
-  (causal, rotary) over the 66 input tokens of ``chess/corpus.py`` (two global
-  tokens, then the squares a1..h8), and a *square-pair* move head: the logit of a move
+  (rotary) over the 66 input tokens of ``chess/corpus.py`` (two global tokens, then the
+  squares a1..h8) with **bidirectional** attention (``GPTConfig.causal=False``): a board
+  is not a sequence, every square attends to every square, so every move's score
+  depends on the whole board (a causal mask would let the score of a move a→b see only
+  the squares up to max(a, b)). Then a *square-pair* move head: the logit of a move
   from square a to square b is ``q(h_a) · k(h_b) / sqrt(d) + bias[move]``, where h_s is
   the hidden state at square s (q, k linear maps; the bias, one number per move of the
   1,968-move vocabulary, also tells promotions apart). Why: a head that reads one
@@ -86,10 +89,11 @@ class ChessPolicy(nn.Module):
         return pair[:, self.from_sq, self.to_sq] + self.move_bias
 
 
-def policy_model(n_layer: int = 2, n_head: int = 4, n_embd: int = 64) -> ChessPolicy:
+def policy_model(n_layer: int = 2, n_head: int = 4, n_embd: int = 64, causal: bool = False) -> ChessPolicy:
+    """A move model; ``causal=True`` only to measure the earlier, causal board encoder."""
     # The GPT's own output head is unused; a vocabulary of the input tokens keeps it small.
     return ChessPolicy(GPTConfig(vocab_size=N_INPUT_TOKENS, block_size=SEQ_LEN, n_layer=n_layer, n_head=n_head,
-                                 n_embd=n_embd))
+                                 n_embd=n_embd, causal=causal))
 
 
 def move_logits(model: ChessPolicy, inputs: torch.Tensor) -> torch.Tensor:

@@ -140,14 +140,19 @@ def calibrate_ladder(entrants: Sequence[MoveChooser], games_per_pair: int, seed:
         raise TranscendError("a ladder needs at least two entrants.")
     if games_per_pair < 1:
         raise TranscendError(f"games_per_pair must be at least 1, got {games_per_pair}.")
-    pairs = list(itertools.combinations(range(len(entrants)), 2))
     games: list[Game] = []
-    for n, (i, j) in enumerate(pairs):
-        games += play_pair(entrants[i], entrants[j], games_per_pair, seed * 1_000_003 + i * 1009 + j,
+    jobs = round_robin_pairs(len(entrants), seed)
+    for n, (i, j, pair_seed) in enumerate(jobs):
+        games += play_pair(entrants[i], entrants[j], games_per_pair, pair_seed,
                            random_plies=random_plies, max_plies=max_plies)
         if progress:
-            progress(n + 1, len(pairs))
+            progress(n + 1, len(jobs))
     return Ladder(fit_elo([e.name for e in entrants], games), games)
+
+
+def round_robin_pairs(n_entrants: int, seed: int) -> list[tuple[int, int, int]]:
+    """The round robin's pairs (i, j) of entrant indices with each pair's seed, in a fixed order."""
+    return [(i, j, seed * 1_000_003 + i * 1009 + j) for i, j in itertools.combinations(range(n_entrants), 2)]
 
 
 def rate_player(player: MoveChooser, ladder: Ladder, opponents: Sequence[MoveChooser], n_games: int, seed: int, *,

@@ -50,6 +50,11 @@ def render_chess_report(run_dir: Path, metrics: dict | None = None) -> str:
         f"<td><b>{m['cutoffs'][c]['best_player_rating']:.0f} ± {2 * m['cutoffs'][c]['best_player_rd']:.0f}</b> "
         f"({_e(m['cutoffs'][c]['best_player'])}, {m['cutoffs'][c].get('best_player_games', '?')} games)</td>"
         for c in labels) + "</tr>")
+    names = sorted({n for c in labels for n in m["cutoffs"][c].get("players_rerated", {})})
+    for n in names:
+        rows.append(f"<tr><td>{_e(n)} (re-rated)</td>" + "".join(
+            f"<td>{_r(m['cutoffs'][c]['players_rerated'][n])}</td>" if n in m["cutoffs"][c].get("players_rerated", {})
+            else "<td>–</td>" for c in labels) + "</tr>")
     ideal_taus = sorted({float(t) for e in m["cutoffs"].values() for t in e["ideal"]})
     for t in ideal_taus:
         rows.append(f"<tr><td>ideal learner τ = {t:g}</td>" + "".join(
@@ -67,12 +72,18 @@ def render_chess_report(run_dir: Path, metrics: dict | None = None) -> str:
             f"<td>{_yes(v['transcends_tau1'])}</td>"
             f"<td>{f['mean']:+.4f} [{f['ci95'][0]:+.4f}, {f['ci95'][1]:+.4f}]</td>"
             f"<td>{mp['top1_vs_plurality']:.3f}</td>"
-            f"<td>{mp['cross_entropy_vs_mixture']:.2f} vs {mp['mixture_entropy']:.2f}</td></tr>")
+            f"<td>{mp['cross_entropy_vs_mixture']:.2f} vs {mp['mixture_entropy']:.2f}</td>"
+            f"<td>{_gain(v)}</td></tr>")
     ent = m["entropy"]
     ent_text = ", ".join(f"cutoff {_e(k)}: {v['normalised_entropy']:.3f}" for k, v in ent["by_cutoff"].items())
     if "by_band" in ent:
         ent_text += "; each band's own players at the same states: " + ", ".join(
             f"{_e(k)}: {v['normalised_entropy']:.3f}" for k, v in ent["by_band"].items())
+    if "visited_by_cutoff" in ent:
+        ent_text += ". The paper's way (each cutoff's or band's own states visited at least " + str(
+            next(iter(ent["visited_by_cutoff"].values()))["min_visits"]) + " times, counted moves): " + ", ".join(
+            f"cutoff {_e(k)}: {v['normalised_entropy']:.3f}" for k, v in ent["visited_by_cutoff"].items()) + "; " + \
+            ", ".join(f"{_e(k)}: {v['normalised_entropy']:.3f}" for k, v in ent["visited_by_band"].items())
     ladder = "".join(f"<tr><td>{_e(name)}</td><td>{r['rating']:.0f} ± {2 * r['rd']:.0f}</td></tr>"
                      for name, r in sorted(m["ladder"].items(), key=lambda kv: kv[1]["rating"]))
     figs = []
@@ -96,7 +107,7 @@ Ratings are Glicko-2 against a ladder calibrated by a maximum-likelihood round r
 <h2>Verdict by cutoff</h2>
 <table><thead><tr><th>cutoff</th><th>players</th><th>training moves</th><th>transcends at low τ
 (intervals apart)</th><th>at τ = 1</th><th>favor mean [95% CI]</th><th>held-out top-1 = plurality</th>
-<th>H(f̄, model) vs H(f̄), nats</th></tr></thead><tbody>
+<th>H(f̄, model) vs H(f̄), nats</th><th>share of the ideal's gain [95%]</th></tr></thead><tbody>
 {''.join(verdicts)}
 </tbody></table>
 <p>Action entropy of the data over {ent['common_states']} common states: {ent_text}.</p>
@@ -112,6 +123,13 @@ Ratings are Glicko-2 against a ladder calibrated by a maximum-likelihood round r
 <p>Query every number: <code>transcend results --sql "SELECT * FROM results WHERE experiment = 'chess'"</code></p>
 </body></html>
 """
+
+
+def _gain(v: dict) -> str:
+    if v.get("gain_recovered") is None:
+        return "–"
+    lo, hi = v["gain_recovered_ci95"]
+    return f"{v['gain_recovered']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
 def write_chess_report(run_dir: Path, metrics: dict | None = None) -> Path:

@@ -32,6 +32,8 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     tie_embeddings: bool = False
+    # Causal attention (text: a token sees only the tokens before it); False = every token sees all (a chess board).
+    causal: bool = True
 
 
 def rotary_tables(block_size: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,6 +54,7 @@ class CausalSelfAttention(nn.Module):
         if cfg.n_embd % cfg.n_head or (cfg.n_embd // cfg.n_head) % 2:
             raise ValueError(f"n_embd {cfg.n_embd} must split into {cfg.n_head} heads of even size")
         self.n_head = cfg.n_head
+        self.causal = cfg.causal
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
         self.dropout = cfg.dropout
@@ -61,7 +64,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (z.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for z in (q, k, v))
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
 

@@ -121,6 +121,21 @@ def test_runner_writes_results_then_skips_finished_runs(tmp_path, capsys):
     assert main(["results", "--root", str(tmp_path), "--sql", "SELECT nope FROM results"]) == 2
     assert "SQL query failed" in capsys.readouterr().err
 
+    # Damaged derived files heal: a corrupt results.parquet is not a finished run (it is written again from
+    # the run's metrics), and a corrupt shard of a cached corpus is rebuilt when a run needs it again.
+    files[0].write_bytes(b"PAR1 garbage")
+    (files[1].parent / "metrics.json").unlink()
+    files[1].unlink()
+    shard = (files[1].parent / "corpus").resolve() / "tokens_000.npy"
+    good = shard.read_bytes()
+    shard.write_bytes(good[:-4] + b"oops")
+    healed = run_experiment(exp, tmp_path, workers=1, **QUIET)
+    assert (healed["ran"], healed["skipped"], healed["failed"]) == (2, 1, [])
+    assert "is damaged" in capsys.readouterr().err
+    assert read_results(files[0].parent) and read_results(files[1].parent)
+    assert shard.read_bytes() == good
+    assert any("rebuilding corpus" in line for line in (tmp_path / "temperature" / LOG).read_text().splitlines())
+
 
 def test_cli_reproduce_then_report(tmp_path, capsys):
     assert main(["reproduce", "temperature", "--scale", "tiny", "--root", str(tmp_path), "--quiet", "--report"]) == 0
@@ -136,7 +151,7 @@ def test_one_corpus_serves_every_learner_setting(tmp_path):
     exp = Experiment("steps", "", base, {"training.steps": [10, 20], "model.n_embd": [16, 32]})
     s = run_experiment(exp, tmp_path, **QUIET)
     assert s["ran"] == 4 and not s["failed"]
-    corpora = list(corpus_cache(tmp_path).iterdir())
+    corpora = [p for p in corpus_cache(tmp_path).iterdir() if p.is_dir()]  # (beside them: their lock files)
     assert len(corpora) == 1  # same world, experts and corpus: built once
     for r in exp.expand():
         link = tmp_path / "steps" / r.run_id / "corpus"
@@ -156,7 +171,7 @@ def test_a_run_finished_by_another_experiment_is_reused_not_retrained(tmp_path):
     assert (tmp_path / "b" / run_id / ckpt).read_bytes() == (tmp_path / "a" / run_id / ckpt).read_bytes()
     rows = read_results(tmp_path / "b" / run_id)
     assert {r["experiment"] for r in rows} == {"b"} and any(r["metric"] == "vote.inference" for r in rows)
-    assert len(list(corpus_cache(tmp_path).iterdir())) == 2  # nothing rebuilt for b
+    assert len([p for p in corpus_cache(tmp_path).iterdir() if p.is_dir()]) == 2  # nothing rebuilt for b
 
 
 def test_a_model_trained_elsewhere_is_only_evaluated(tmp_path):

@@ -27,7 +27,7 @@ from transcend.world.kg import generate_graph  # noqa: E402
 LINES = ["The country of citizenship of Mijior Bridreark is Rugeaar.",
          "The occupation of Ana Lopez is painter. The capital of Veritown is Rugeaar.",
          "What is the capital of the country of citizenship of Ana Lopez? Rugeaar ; Veritown"]
-TINY = ["--preset", "tiny", "--paragraphs", "600", "--quiet", "--json"]
+TINY = ["--preset", "tiny", "--entities", "80", "--paragraphs", "400", "--quiet", "--json"]
 
 
 def bpe_tokenizer(vocab_size: int = 300):
@@ -257,3 +257,33 @@ def test_export_of_something_that_is_not_a_finished_run_is_refused(tmp_path, cap
     make(run)
     code, _, err = _run(["export", str(run), "--to", str(tmp_path / "d")], capsys)
     assert code == 2 and message in err and not (tmp_path / "d").exists()
+
+
+def test_an_interrupted_hf_run_resumes_to_the_same_metrics(gpt2_dir, tmp_path):
+    from transcend.config import RunConfig
+    from transcend.pipeline import run
+
+    cfg = RunConfig.from_dict({"world": {"preset": "tiny", "entities": 80}, "corpus": {"paragraphs": 300},
+                               "model": {"model": f"hf:{gpt2_dir}"},
+                               "training": {"steps": 12, "checkpoint_every": 4}, "eval": {"bootstrap": 20}})
+    whole = run(cfg, tmp_path / "a", progress=False, log=lambda m: None)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, tmp_path / "b", progress=False, stop_after=8, log=lambda m: None)
+    resumed = run(cfg, tmp_path / "b", resume=True, progress=False, log=lambda m: None)
+    assert resumed["model_accuracy"] == whole["model_accuracy"]
+    assert [r["loss"] for r in read_log(tmp_path / "b" / "train_log.jsonl")] == \
+        [r["loss"] for r in read_log(tmp_path / "a" / "train_log.jsonl")]
+
+
+def test_hf_learners_name_the_same_matrices_for_muon_as_the_lab_gpt():
+    from transcend.config import ModelConfig
+    from transcend.learner.hf import from_config
+
+    sizes = ModelConfig(n_layer=2, n_head=2, n_embd=16, block_size=32)
+    for arch in ("gpt2", "llama", "gpt_neox"):
+        m = HFCausalLM(from_config(arch, sizes, 50, 1, 0), HFModelConfig(arch, 50, 32))
+        hidden = m.hidden_matrices()
+        assert hidden and all(p.dim() == 2 and p.shape[0] != 50 and p.shape[1] != 50 for p in hidden)
+        # every 2-D weight is either hidden or an embedding/head (vocabulary- or position-sized)
+        two_d = [p for p in m.parameters() if p.dim() == 2]
+        assert len(two_d) - len(hidden) in (1, 2, 3)

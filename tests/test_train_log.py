@@ -11,7 +11,7 @@ from transcend.config import TrainingConfig
 from transcend.learner.log import TrainLog, read_log
 from transcend.learner.train import optimize
 
-TINY = ["--preset", "tiny", "--paragraphs", "1500", "--steps", "40"]
+TINY = ["--preset", "tiny", "--entities", "80", "--paragraphs", "400", "--steps", "40"]
 
 
 def test_every_run_logs_each_step_and_prints_lines_when_stderr_is_not_a_terminal(tmp_path, capsys):

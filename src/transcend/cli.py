@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from transcend.config import CorpusConfig, RunConfig, TrainingConfig, TwoHopConfig
-from transcend.errors import TranscendError
+from transcend.errors import TranscendError, strict_json
 
 DEMO_OUT = Path("runs/demo")
 
@@ -167,7 +167,7 @@ def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
     metrics = run(cfg, out, resume=args.resume, progress=not args.quiet and tty,
                   progress_lines=not args.quiet and not tty, tensorboard=getattr(args, "tensorboard", False))
     if args.json:
-        print(json.dumps(metrics))
+        print(strict_json(metrics))
     else:
         print(format_table(metrics))
     return 0
@@ -212,7 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
     from transcend.chess.cli import add_chess_parser  # the chess experiment: `transcend chess ...`
 
     add_chess_parser(sub)
+    _no_abbreviations(parser)
     return parser
+
+
+def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
+    """Turn off argparse's prefix matching on ``parser`` and every subparser: an abbreviated flag such as
+    ``--cov`` is an error, not a silent alias (the --config override logic matches full names only)."""
+    parser.allow_abbrev = False
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _no_abbreviations(child)
 
 
 def _add_experiment_commands(sub) -> None:
@@ -303,6 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     except TranscendError as e:
         print(f"transcend: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # an unwritable --out, a full disk, an unreadable file
+        where = f" {e.filename}" if e.filename else ""
+        print(f"transcend: error: cannot read or write{where}: {e.strerror or e}.", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("transcend: error: ran out of memory; lower the sizes (--paragraphs, --experts, --entities).",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("transcend: interrupted", file=sys.stderr)
         return 130

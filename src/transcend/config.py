@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
+import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,57 @@ def _check(ok: bool, message: str) -> None:
         raise TranscendError(message)
 
 
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the annotated type, strictly: a bool is not a number, a float is not a whole
+    number, a number is finite, a string is not a number."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arm) for arm in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, (list, tuple)) and all(_fits(v, item) for v in value)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if is_dataclass(hint):
+        return isinstance(value, hint)
+    return True  # an annotation this check does not know: the section's own checks decide
+
+
+def _kind(hint: Any) -> str:
+    """The annotated type in words, for messages."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(hint) if a is not type(None)]
+        return " or ".join(_kind(a) for a in arms) + (" (or left out)" if len(arms) < len(typing.get_args(hint))
+                                                      else "")
+    if origin is list:
+        item = typing.get_args(hint)[0]
+        return "a list of " + {float: "finite numbers", int: "whole numbers", str: "strings"}.get(item, _kind(item))
+    return {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
+
+
+def check_field_types(obj: Any, section: str = "", skip: tuple[str, ...] = ()) -> None:
+    """Check every field of dataclass ``obj`` against its annotation (``section``: the prefix in messages,
+    e.g. "training."; ``skip``: fields whose own check says more); raises TranscendError naming the first
+    field of the wrong kind."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        if f.name in skip:
+            continue
+        value = getattr(obj, f.name)
+        _check(_fits(value, hints[f.name]),
+               f"{section}{f.name} must be {_kind(hints[f.name])}, got {value!r} ({type(value).__name__}).")
+
+
 @dataclass
 class WorldConfig:
     # Graph size preset: "tiny", "small" (default) or "paper" (~25,000 entities, 39 relations, ~54,500 edges).
@@ -40,6 +96,7 @@ class WorldConfig:
     types: str | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "world.")
         _check(self.preset in PRESETS, f"world.preset must be one of {', '.join(PRESETS)}, got {self.preset!r}.")
         _check(self.entities is None or self.entities >= 50,
                f"world.entities must be at least 50, got {self.entities}.")
@@ -65,6 +122,7 @@ class ExpertsConfig:
     rho: float | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "experts.")
         _check(isinstance(self.experts, int) and self.experts >= 1,
                f"experts must be a whole number of at least 1, got {self.experts}.")
         _check(self.coverage is None or (isinstance(self.coverage, (int, float)) and 0.0 <= self.coverage <= 1.0),
@@ -99,6 +157,7 @@ class TwoHopConfig:
     cot: bool = False
 
     def __post_init__(self) -> None:
+        check_field_types(self, "two_hop.", skip=("phrasing", "two_hop_phrasing"))  # check_level below
         from transcend.corpus.phrasing import check_level
 
         for name in ("train", "validation"):
@@ -118,6 +177,7 @@ class CorpusConfig:
     paragraphs: int = 20_000
 
     def __post_init__(self) -> None:
+        check_field_types(self, "corpus.")
         _check(self.paragraphs >= 1, f"paragraphs must be at least 1, got {self.paragraphs}.")
 
 
@@ -137,6 +197,7 @@ class ModelConfig:
     tokenizer: str | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "model.")
         from transcend.learner.hf import GPT, HF_CONFIG, check_model_name
 
         _check(self.model is None or isinstance(self.model, str), f"model.model must be a string, got {self.model!r}.")
@@ -178,6 +239,7 @@ class TrainingConfig:
     gradient_accumulation: int = 1
 
     def __post_init__(self) -> None:
+        check_field_types(self, "training.")
         for name in ("steps", "batch_size", "checkpoint_every", "gradient_accumulation"):
             _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.optimizer in ("muon", "adamw"),
@@ -199,6 +261,7 @@ class EvalConfig:
     theory_trials: int = 2000
 
     def __post_init__(self) -> None:
+        check_field_types(self, "eval.")
         _check(len(self.temperatures) > 0 and all(t >= 0 for t in self.temperatures),
                f"eval.temperatures must be a non-empty list of numbers >= 0, got {self.temperatures}.")
         _check(0.0 in self.temperatures, "eval.temperatures must include 0 (greedy), which the gap is measured at.")
@@ -225,9 +288,10 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "")
         _check(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
-        _check(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a whole number >= 0, got {self.seed}.")
+        _check(0 <= self.seed < 2**64, f"seed must be a whole number in [0, 2^64), got {self.seed}.")
         _check(self.mode == "denoising" or self.experts.rho is None,
                f"experts.rho applies only to mode denoising, not {self.mode}; remove it.")
         if self.mode == "generalization":
@@ -257,9 +321,13 @@ class RunConfig:
         return _drop_none(asdict(self))
 
     def identity(self) -> dict[str, Any]:
-        """The fields that determine results (the device does not, on CPU)."""
+        """The fields that determine results (the device does not, on CPU), with the content hash of every
+        user file a field names (``world.triples_sha256``...): an edited graph is another run."""
         d = self.to_dict()
         d.pop("device", None)
+        for section, name in FILE_FIELDS:
+            if d.get(section, {}).get(name) is not None:
+                d[section][name + "_sha256"] = file_digest(d[section][name])
         return d
 
     def hash(self) -> str:
@@ -300,11 +368,37 @@ class RunConfig:
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
         try:
-            return cls.from_dict(tomllib.loads(path.read_text()))
+            return cls.from_dict(tomllib.loads(path.read_text(encoding="utf-8")))
+        except UnicodeDecodeError:
+            raise TranscendError(f"config {path} is not UTF-8 text (a TOML file is expected).") from None
         except (tomllib.TOMLDecodeError, OSError) as e:
             raise TranscendError(f"config {path} cannot be read: {e}.") from None
         except TypeError as e:
             raise TranscendError(f"config {path} has a field of the wrong kind: {e}.") from None
+
+
+#: Config fields that name a user's file: a run's identity holds the file's content hash, not only its path.
+FILE_FIELDS = (("world", "triples"), ("world", "types"))
+_digests: dict[tuple, str | None] = {}
+
+
+def file_digest(path: str | Path) -> str | None:
+    """SHA-256 (16 hex digits) of a file's bytes, or None if it cannot be read (its loader says why)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    if key not in _digests:
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError:
+            return None
+        _digests[key] = h.hexdigest()[:16]
+    return _digests[key]
 
 
 def _drop_none(d: Any) -> Any:

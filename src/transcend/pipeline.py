@@ -25,7 +25,8 @@ from transcend.config import RunConfig
 from transcend.corpus.render import render_text, render_tokens, vocabulary_words
 from transcend.corpus.store import Corpus, load_corpus, write_corpus
 from transcend.corpus.tokenizer import build_tokenizer
-from transcend.errors import TranscendError
+from transcend.errors import TranscendError, strict_json
+from transcend.runlock import locked
 from transcend.evaluate.experts_eval import expert_accuracy
 from transcend.evaluate.ideal import ideal_accuracy, writes_per_query
 from transcend.evaluate.exact import ExactScorer, LabScorer
@@ -50,6 +51,8 @@ from transcend.world.triples import load_triples
 
 METRICS = "metrics.json"
 CONFIG = "config.toml"
+IDENTITY = "identity.json"  # what the run was made from (config and content hash of the user's files)
+LOCK = ".lock"  # held by the process writing the run folder
 PLOT = "accuracy_vs_temperature.png"
 PLOT_TWO_HOP = "two_hop_accuracy.png"
 AREAS = "areas.npy"
@@ -66,6 +69,29 @@ def build_world(cfg: RunConfig) -> KnowledgeGraph:
         return load_triples(cfg.world.triples, cfg.world.types)
     return generate_graph(cfg.world.num_entities, cfg.seed,
                           edges_per_entity=2.18)
+
+
+#: Rough bytes held per expert belief (panel arrays and their sort) and per written sentence (writing arrays,
+#: rendering and the token stream); used only to refuse a size that cannot fit in memory before building it.
+BYTES_PER_BELIEF = 100
+BYTES_PER_SENTENCE = 300
+
+
+def check_fits_in_memory(cfg: RunConfig, kg: KnowledgeGraph) -> None:
+    """Refuse, in one sentence, experts or paragraphs so many that the panel or corpus cannot fit in this
+    machine's memory (instead of a MemoryError after minutes of work)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return  # the platform does not say: nothing to check against
+    heads = max(len(np.unique(kg.heads)), 1)
+    sentences = cfg.corpus.paragraphs * max(kg.num_edges / heads, 1.0)
+    need = {"experts.experts (--experts)": cfg.experts.experts * kg.num_edges * BYTES_PER_BELIEF,
+            "corpus.paragraphs (--paragraphs)": sentences * BYTES_PER_SENTENCE}
+    for name, size in need.items():
+        if size > total:
+            raise TranscendError(f"{name} is too large for this machine: it needs about {size / 2**30:,.0f} GiB "
+                                 f"of memory and there are {total / 2**30:,.0f} GiB; lower it.")
 
 
 def sentence_end_ids(tok) -> tuple[int, ...]:
@@ -98,13 +124,30 @@ def corpus_key(cfg: RunConfig) -> str:
     return cfg.stage_hash(*CORPUS_SECTIONS)
 
 
-def build_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: Path) -> Corpus:
-    """Reuse the corpus in ``path`` if the same config made it, else write it."""
-    corpus_hash = corpus_key(cfg)
-    if (path / "manifest.json").is_file():
-        existing = load_corpus(path)
-        if existing.manifest.get("config_hash") == corpus_hash:
-            return existing
+def build_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: Path,
+                 log=lambda msg: print(msg, file=sys.stderr)) -> Corpus:
+    """Reuse the corpus in ``path`` if the same config and world made it and every file matches its
+    manifest hash; else (re)build it, saying why. ``path`` may be a link to a shared corpus."""
+    path = Path(path).resolve() if Path(path).is_symlink() else Path(path)
+    with locked(path.with_name(f".{path.name}.lock"), f"corpus {path}", log=log):
+        corpus_hash = corpus_key(cfg)
+        if (path / "manifest.json").is_file():
+            try:
+                existing = load_corpus(path)
+            except TranscendError as e:
+                log(f"rebuilding corpus {path}: {e}")
+            else:
+                if existing.manifest.get("config_hash") != corpus_hash:
+                    pass  # another config's corpus: replaced by this one's
+                elif existing.manifest.get("world_fingerprint") != kg.fingerprint():
+                    log(f"rebuilding corpus {path}: it was written from another world than this run's")
+                else:
+                    return existing
+        return _write_corpus_of(cfg, kg, panel, path, corpus_hash)
+
+
+def _write_corpus_of(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: Path,
+                     corpus_hash: str) -> Corpus:
     if isinstance(panel, GeneralizationPanel):
         return _build_generalization_corpus(cfg, kg, panel, path, corpus_hash)
     writing = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed)
@@ -131,6 +174,18 @@ def _build_generalization_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: Gene
     arrays = {"two_hop": {"a": f.a, "r1": f.r1, "b": f.b, "r2": f.r2, "c": f.c, "split": panel.split}}
     return write_corpus(path, stream, tok, writing, kg, corpus_hash, sample_texts=units.texts,
                         arrays=arrays, info=info)
+
+
+def _differences(recorded: dict, now: dict, prefix: str = "") -> list[str]:
+    """``key = old (now new)`` for every leaf where two identities differ."""
+    out = []
+    for k in sorted(set(recorded) | set(now)):
+        a, b = recorded.get(k), now.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k} = {a!r} (now {b!r})")
+    return out
 
 
 def _generalization_units(cfg: RunConfig, kg: KnowledgeGraph, panel: GeneralizationPanel, writing):
@@ -166,29 +221,65 @@ def build_learner(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus
 
 
 def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
-    """Check ``out`` against the config; returns cached metrics if this run already finished."""
+    """Check ``out`` against the config; returns cached metrics if this run already finished.
+
+    The run's identity (config, content hash of the user's files) recorded when it started must equal
+    this one's: an edited graph or an edited config.toml in the folder is refused, naming what differs."""
     if not out.exists():
         if resume:
             raise TranscendError(f"nothing to resume: run folder {out} does not exist.")
         return None
     if not (out / CONFIG).is_file():
-        if out.is_dir() and not any(out.iterdir()):
+        if out.is_dir() and not [p for p in out.iterdir() if p.name != LOCK]:
+            if resume:
+                raise TranscendError(f"nothing to resume: run folder {out} is empty.")
             return None
         raise TranscendError(f"{out} exists and is not a transcend run folder; choose another --out.")
     saved = RunConfig.load(out / CONFIG)
-    if saved.hash() != cfg.hash():
-        raise TranscendError(f"run folder {out} holds a run with a different config; choose another --out.")
+    recorded = _recorded_identity(out, saved)
+    diff = _differences(recorded, cfg.identity())
+    if diff:
+        more = f" and {len(diff) - 3} more" if len(diff) > 3 else ""
+        raise TranscendError(f"run folder {out} holds a run made with {'; '.join(diff[:3])}{more}; "
+                             "choose another --out, or delete the folder to run it again.")
     if (out / METRICS).is_file():
-        return json.loads((out / METRICS).read_text())
+        try:
+            return json.loads((out / METRICS).read_text())
+        except (OSError, ValueError):
+            if not resume:
+                raise TranscendError(f"run folder {out} holds a damaged {METRICS}; pass --resume to "
+                                     "evaluate the trained model again.") from None
+            return None
     if not resume:
         raise TranscendError(f"run folder {out} holds an unfinished run of this config; "
                              "pass --resume to continue it, or choose another --out.")
     return None
 
 
+def _recorded_identity(out: Path, saved: RunConfig) -> dict:
+    """The identity written when the run in ``out`` started (folders from before it was written: the
+    saved config, checked against the config hash its metrics recorded)."""
+    try:
+        return json.loads((out / IDENTITY).read_text())["identity"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    identity = saved.identity()
+    try:
+        made_by = json.loads((out / METRICS).read_text()).get("config_hash")
+    except (OSError, ValueError, AttributeError):
+        made_by = None
+    if made_by not in (None, saved.hash()):
+        identity["config.toml"] = f"edited after the run (it was made by config {made_by})"
+    return identity
+
+
+def _write_identity(cfg: RunConfig, out: Path) -> None:
+    _write_json(out / IDENTITY, {"config_hash": cfg.hash(), "transcend": __version__, "identity": cfg.identity()})
+
+
 def _write_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.write_text(strict_json(obj, indent=2) + "\n")
     os.replace(tmp, path)
 
 
@@ -200,27 +291,44 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
     Training appends to ``out/train_log.jsonl``; ``progress_lines`` prints a plain line to stderr every
     5% of the steps (for logs that are not a terminal); ``tensorboard`` also writes event files."""
     out = Path(out)
+    if resume and not out.exists():
+        raise TranscendError(f"nothing to resume: run folder {out} does not exist.")
+    device = pick_device(cfg.device)
+    existed = out.exists()
+    try:
+        with locked(out / LOCK, f"run folder {out}", log=log):
+            return _run_locked(cfg, out, device, resume, progress, stop_after, log, progress_lines, tensorboard)
+    except BaseException as e:
+        if not existed and not (isinstance(e, KeyboardInterrupt) and (out / "checkpoints" / CHECKPOINT).is_file()):
+            if out.is_dir() and not (out / CONFIG).is_file():
+                shutil.rmtree(out, ignore_errors=True)  # only the lock was written: leave nothing behind
+        raise
+
+
+def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, progress: bool,
+                stop_after: int | None, log, progress_lines: bool, tensorboard: bool) -> dict:
     cached = _prepare_run_dir(cfg, out, resume)
     if cached is not None:
         log(f"run {out} already finished; reusing its metrics")
         return cached
-    device = pick_device(cfg.device)
     if cfg.model.model is not None:
         hf.resolve(cfg.model.model, cfg.model.tokenizer)  # a missing folder fails before anything is written
     timings: dict[str, float] = {}
     t = time.perf_counter()
     kg = build_world(cfg)  # bad triples files fail here, before anything is written
+    check_fits_in_memory(cfg, kg)
     panel = build_panel(cfg, kg, areas_cache_dir(out))
     timings["world_and_experts_s"] = time.perf_counter() - t
 
-    created = not out.exists()
+    created = not (out / CONFIG).is_file()
     try:
         out.mkdir(parents=True, exist_ok=True)
         cfg.save(out / CONFIG)
+        _write_identity(cfg, out)
         if isinstance(panel, SelectionPanel):
             save_areas(panel.areas, out / AREAS)  # the areas of expertise this run used
         t = time.perf_counter()
-        corpus = build_corpus(cfg, kg, panel, out / "corpus")
+        corpus = build_corpus(cfg, kg, panel, out / "corpus", log=log)
         timings["corpus_s"] = time.perf_counter() - t
         log(f"corpus: {corpus.manifest['num_paragraphs']} paragraphs, {corpus.manifest['num_tokens']} tokens, "
             f"{corpus.manifest['num_queries']} queries")
@@ -265,12 +373,20 @@ def run(cfg: RunConfig, out: Path, *, resume: bool = False, progress: bool = Tru
         if (out / "checkpoints" / CHECKPOINT).is_file():
             log(f"interrupted; continue with --resume --out {out}")
         elif created:
-            shutil.rmtree(out, ignore_errors=True)
+            _empty(out)
         raise
     except BaseException:
         if created:
-            shutil.rmtree(out, ignore_errors=True)
+            _empty(out)
         raise
+
+
+def _empty(out: Path) -> None:
+    """Remove what a failed run wrote into ``out`` (not the lock it still holds; the caller removes the
+    folder once the lock is released)."""
+    for p in out.iterdir():
+        if p.name != LOCK:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
 
 
 def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Corpus, model: GPT,

@@ -97,23 +97,37 @@ def write_corpus(path: Path, stream: np.ndarray, tok: Tokenizer, writing: Writin
         "tokenizer_sha256": _sha256(tmp / "tokenizer.json"),
         **(info or {}),
     }
+    manifest["files"] = {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.suffix in (".npz", ".jsonl")}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
     return Corpus(path=path, manifest=manifest, tokenizer=tok, writing=writing)
 
 
+def _check_file(path: Path, sha256: str | None) -> None:
+    if not path.is_file():
+        raise TranscendError(f"corpus file {path} is missing.")
+    if sha256 is not None and _sha256(path) != sha256:
+        raise TranscendError(f"corpus file {path} does not match its manifest hash.")
+
+
 def load_corpus(path: Path) -> Corpus:
-    """Open a finished corpus folder, checking every shard against its recorded hash."""
+    """Open a finished corpus folder, checking every file against the hash its manifest recorded
+    (a TranscendError names the first missing or damaged one; the corpus is deterministic, so the
+    caller may rebuild it)."""
     mpath = path / "manifest.json"
     try:
         manifest = json.loads(mpath.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        shards = [(s["file"], s["sha256"]) for s in manifest["shards"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise TranscendError(f"corpus manifest {mpath} cannot be read ({type(e).__name__}).") from None
-    for shard in manifest["shards"]:
-        if _sha256(path / shard["file"]) != shard["sha256"]:
-            raise TranscendError(f"corpus shard {path / shard['file']} does not match its manifest hash.")
-    with np.load(path / "writing.npz") as z:
-        writing = Writing(**{k: z[k] for k in z.files})
-    return Corpus(path=path, manifest=manifest, tokenizer=load_tokenizer(path / "tokenizer.json"),
-                  writing=writing)
+    for name, sha in [*shards, ("tokenizer.json", manifest.get("tokenizer_sha256")),
+                      *manifest.get("files", {"writing.npz": None}).items()]:
+        _check_file(path / name, sha)
+    try:
+        with np.load(path / "writing.npz") as z:
+            writing = Writing(**{k: z[k] for k in z.files})
+        tokenizer = load_tokenizer(path / "tokenizer.json")
+    except Exception as e:  # numpy, zipfile and tokenizers raise many kinds for a damaged file
+        raise TranscendError(f"corpus {path} cannot be read ({type(e).__name__}).") from None
+    return Corpus(path=path, manifest=manifest, tokenizer=tokenizer, writing=writing)

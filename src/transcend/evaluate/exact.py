@@ -81,10 +81,10 @@ class ExactScorer:
     def sequence_scores(self, model, prompts: list[list[int]], answer_of: np.ndarray, answers: list[list[int]],
                         temperatures: list[float], device: torch.device, allowed: dict | None = None,
                         batch_size: int = 256) -> dict[float, np.ndarray]:
-        """For each pair i (prompt ``answer_of[i]``... see below), P_τ(answers[i] | prompt) per τ.
+        """P_τ(answers[i] | prompts[answer_of[i]]) for every answer i, per τ (τ = 0: the greedy indicator).
 
-        ``answer_of[i]`` is the prompt index of answer i. ``allowed`` maps a prefix (tuple) of answer
-        tokens to the token ids that may follow it (entities only); None allows every token."""
+        ``allowed`` maps a prefix (tuple) of answer tokens to the token ids that may follow it (entities
+        only); None allows every token."""
         model.eval()
         seqs = [prompts[p] + a for p, a in zip(answer_of, answers)]
         starts = np.array([len(prompts[p]) for p in answer_of])

@@ -76,10 +76,23 @@ def execute_run(cfg_dict: dict, run_dir: str, corpus_dir: str | None, experiment
     from transcend.pipeline import CONFIG, run
     from transcend.results.rows import metrics_rows
 
+    from transcend.pipeline import LOCK
+    from transcend.runlock import locked
+
     cfg = RunConfig.from_dict(cfg_dict)
     out = Path(run_dir)
+    with locked(out / LOCK, f"run folder {out}"):
+        return _execute_locked(cfg, out, corpus_dir, experiment, study, study_options, progress)
+
+
+def _execute_locked(cfg: RunConfig, out: Path, corpus_dir: str | None, experiment: str, study: str | None,
+                    study_options: dict | None, progress: bool) -> dict:
+    from transcend.experiments.studies import run_study
+    from transcend.pipeline import CONFIG, run
+    from transcend.results.rows import metrics_rows
+
     exp_dir = out.parent
-    if (out / RESULTS).is_file():
+    if results_readable(out):
         return {"run_id": cfg.hash(), "status": "skipped"}
     t0 = time.perf_counter()
     _log(exp_dir, f"start {cfg.hash()}")
@@ -102,11 +115,28 @@ def execute_run(cfg_dict: dict, run_dir: str, corpus_dir: str | None, experiment
             link.symlink_to(os.path.relpath(corpus_dir, out))
         except OSError:
             pass  # no symlinks here: the run builds its own corpus
-    metrics = run(cfg, out, resume=True, progress=progress, log=lambda msg: None)
+    metrics = run(cfg, out, resume=True, progress=progress, log=lambda msg: _log(exp_dir, msg))
     extra = run_study(study, cfg, out, study_options or {}) if study else None
     write_results(out, metrics_rows(metrics, cfg, experiment, extra))
     _log(exp_dir, f"done {cfg.hash()}")
     return {"run_id": cfg.hash(), "status": "done", "seconds": time.perf_counter() - t0}
+
+
+def results_readable(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a readable results.parquet (a finished run). A damaged one is removed, so
+    that the run writes it again from its metrics, and a line says so."""
+    import pyarrow.parquet as pq
+
+    path = Path(run_dir) / RESULTS
+    if not path.is_file():
+        return False
+    try:
+        pq.read_metadata(path)
+        return True
+    except Exception as e:  # pyarrow raises several kinds for a truncated or foreign file
+        print(f"transcend: {path} is damaged ({type(e).__name__}); writing it again", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return False
 
 
 def _finished_elsewhere(out: Path, run_id: str) -> Path | None:
@@ -151,7 +181,8 @@ def _reuse(source: Path, out: Path) -> None:
         except OSError:
             pass
     for f in sorted(source.iterdir()):
-        if f.name in ("corpus", RESULTS, "config.toml", "metrics.json") or f.suffix == ".json":
+        if f.name in ("corpus", RESULTS, "config.toml", "metrics.json") or f.suffix == ".json" or \
+                f.name.startswith("."):  # its lock files stay its own
             continue  # results and study files are written anew for this experiment
         if f.is_dir():
             shutil.copytree(f, out / f.name, dirs_exist_ok=True)
@@ -240,12 +271,19 @@ def run_experiment(exp: Experiment, root: Path = DEFAULT_ROOT, *, workers: int =
     """Run every missing run of ``exp`` under ``root / exp.name``; returns counts and failures."""
     if workers < 1:
         raise TranscendError(f"workers must be at least 1, got {workers}.")
-    root = Path(root)
+    from transcend.runlock import locked
+
+    root = Path(root).resolve()  # Ray workers run elsewhere: every path they get is absolute
     exp_dir = root / exp.name
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    with locked(exp_dir / ".lock", f"experiment {exp.name} under {root}", wait=False):
+        return _run_experiment_locked(exp, root, exp_dir, workers, ray_address, ray_init, progress, log)
+
+
+def _run_experiment_locked(exp: Experiment, root: Path, exp_dir: Path, workers: int, ray_address: str | None,
+                           ray_init: dict | None, progress: bool, log: Callable[[str], None]) -> dict:
     runs = exp.expand()
     _write_spec(exp, exp_dir, runs)
-    todo = [r for r in runs if not (exp_dir / r.run_id / RESULTS).is_file()]
+    todo = [r for r in runs if not results_readable(exp_dir / r.run_id)]
     log(f"{exp.name} ({exp.scale}): {len(runs)} runs, {len(runs) - len(todo)} already finished, "
         f"{len(todo)} to run" + (f" on Ray at {ray_address}" if ray_address else f" with {workers} worker(s)"))
     failures: list[str] = []

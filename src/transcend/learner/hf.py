@@ -92,6 +92,13 @@ class HFCausalLM(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.hf(input_ids=idx, use_cache=False).logits
 
+    def hidden_matrices(self) -> list[nn.Parameter]:
+        """The 2-D weights inside the blocks, as the lab's GPT names them for Muon: every matrix but the
+        embeddings (token, position) and the output head."""
+        outside = {id(m.weight) for m in self.hf.modules() if isinstance(m, nn.Embedding)}
+        outside.add(id(self.hf.get_output_embeddings().weight))
+        return [p for p in self.hf.parameters() if p.dim() == 2 and id(p) not in outside]
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -164,7 +171,8 @@ def build_learner(name: str, tokenizer_dir: str | None, sizes, lab_tok, seed: in
         path = name[len(HF):]
         resolve(name, None)
         tok = load_tokenizer_dir(path, "model folder")
-        hf = t.AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        config = _no_dropout(t.AutoConfig.from_pretrained(path, local_files_only=True))
+        hf = t.AutoModelForCausalLM.from_pretrained(path, config=config, local_files_only=True, dtype=torch.float32)
         limit = getattr(hf.config, "max_position_embeddings", None) or getattr(hf.config, "n_positions", None)
         if limit is not None and sizes.block_size > limit:
             raise TranscendError(f"model.block_size {sizes.block_size} exceeds the {limit} positions of the model "
@@ -192,10 +200,16 @@ def from_config(arch: str, sizes, vocab_size: int, eos_id: int, pad_id: int) -> 
         arch, vocab_size=vocab_size, hidden_size=sizes.n_embd, num_hidden_layers=sizes.n_layer,
         num_attention_heads=sizes.n_head, num_key_value_heads=sizes.n_head, intermediate_size=4 * sizes.n_embd,
         max_position_embeddings=sizes.block_size, bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=pad_id)
-    for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "hidden_dropout", "attention_dropout"):
-        if hasattr(config, key):
-            setattr(config, key, 0.0)  # the lab trains without dropout
-    return t.AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+    return t.AutoModelForCausalLM.from_config(_no_dropout(config), attn_implementation="sdpa")
+
+
+def _no_dropout(config):
+    """The lab trains without dropout (and so a resumed run repeats an uninterrupted one exactly)."""
+    for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "hidden_dropout",
+                "attention_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout"):
+        if isinstance(getattr(config, key, None), (int, float)):
+            setattr(config, key, 0.0)
+    return config
 
 
 def tokenize_texts(texts: list[str], tok, eos_id: int) -> np.ndarray:
@@ -251,7 +265,7 @@ def export_run(run_dir: Path, to: Path) -> Path:
     ckpt_path = run_dir / "checkpoints" / CHECKPOINT
     if not ckpt_path.is_file():
         raise TranscendError(f"{run_dir} holds no trained model ({ckpt_path} is missing); give a run folder.")
-    if (run_dir / "metrics.json").is_file() is False:
+    if not (run_dir / "metrics.json").is_file():
         raise TranscendError(f"run {run_dir} has not finished training; finish it with --resume first.")
     ckpt = load_checkpoint(ckpt_path)
     g = ckpt["gpt"]

@@ -224,6 +224,9 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
         if log is not None:
             log.step(step, losses[-1], optims[0].param_groups[0]["lr"], n / (time.perf_counter() - t_step),
                      float(grad_norm))
+        if not math.isfinite(losses[-1]):
+            raise TranscendError(f"training diverged: the loss is {losses[-1]} at step {step + 1}; "
+                                 f"lower training.lr (now {cfg.lr:g}) or raise training.warmup_steps.")
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         done = step + 1

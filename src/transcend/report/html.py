@@ -26,11 +26,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
 from transcend.errors import TranscendError  # noqa: E402
 from transcend.experiments.runner import SPEC  # noqa: E402
-from transcend.results.store import RESULTS  # noqa: E402
+from transcend.results.store import RESULTS, quote_literal, readable_tables  # noqa: E402
 
 REPORT = "report.html"
 #: The CSS of every report page (the experiment pages and the chess page).
@@ -51,8 +50,8 @@ class Runs:
         self.fields: list[str] = list(dict.fromkeys(
             k for g in (spec["grid"] if isinstance(spec["grid"], list) else [spec["grid"]]) for k in g))
         self.runs: dict[str, dict[str, Any]] = {}
-        for path in sorted(exp_dir.glob(f"*/{RESULTS}")):
-            for row in pq.read_table(path).to_pylist():
+        for path, table in readable_tables(sorted(exp_dir.glob(f"*/{RESULTS}"))):
+            for row in table.to_pylist():
                 run = self.runs.setdefault(row["run_id"], {"seed": row.get("seed"), "values": {},
                                                            "params": {}, "dir": path.parent.name})
                 for f in self.fields:
@@ -333,7 +332,12 @@ def render_report(exp_dir: Path) -> str:
     spec_path = exp_dir / SPEC
     if not spec_path.is_file():
         raise TranscendError(f"no experiment in {exp_dir}: run it first (transcend reproduce NAME).")
-    spec = json.loads(spec_path.read_text())
+    try:
+        spec = json.loads(spec_path.read_text())
+        spec["name"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise TranscendError(f"{spec_path} is damaged ({type(e).__name__}); run the experiment again "
+                             "(transcend reproduce NAME) to rewrite it.") from None
     runs = Runs(exp_dir, spec)
     if not len(runs):
         raise TranscendError(f"experiment {spec['name']} in {exp_dir} has no finished runs yet.")
@@ -373,7 +377,7 @@ mixture); stars: theory; dashed: the best expert.</p>
 <h2>Configuration</h2>
 <pre>{_e(config)}</pre>
 {sample_html}
-<p>Query every number: <code>transcend results --sql "SELECT * FROM results WHERE experiment = '{_e(spec['name'])}'"</code></p>
+<p>Query every number: <code>transcend results --sql "SELECT * FROM results WHERE experiment = {_e(quote_literal(spec['name']))}"</code></p>
 </body></html>
 """
 

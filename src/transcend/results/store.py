@@ -12,14 +12,16 @@ then ``os.replace``): concurrent workers each own their run folder, and a
 reader sees either the old file or the new one, never half of one.
 
 ``query(sql, root)`` runs SQL over every ``results.parquet`` under ``root``,
-exposed as a view named ``results`` (files with different config columns are
-unioned by name).
+copied into an in-memory table named ``results`` (files with different config
+columns are unioned by name) on a DuckDB connection without file or network
+access and with its configuration locked.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -105,33 +107,71 @@ def result_files(root: Path) -> list[Path]:
     return sorted(Path(root).rglob(RESULTS))
 
 
+def readable_tables(paths: Iterable[Path], warn=lambda m: print(m, file=sys.stderr)
+                    ) -> list[tuple[Path, pa.Table]]:
+    """(path, table) of each results file that can be read; a damaged one is skipped with one line naming
+    it (``transcend reproduce`` writes it again)."""
+    tables = []
+    for path in paths:
+        try:
+            tables.append((path, pq.read_table(path)))
+        except Exception as e:  # pyarrow raises several kinds for a truncated or foreign file
+            warn(f"transcend: skipping damaged {path} ({type(e).__name__}); `transcend reproduce` writes it again")
+    return tables
+
+
 def connect(root: Path):
-    """A DuckDB connection with a view ``results`` over every results.parquet under ``root``."""
+    """A sandboxed in-memory DuckDB connection with a table ``results``: every readable results.parquet under
+    ``root``, copied in (unioned by column name). The connection then has no access to files or the network
+    and its configuration is locked, so pasted SQL can read and write nothing else."""
     import duckdb
 
     root = Path(root)
-    if not result_files(root):
+    tables = [table for _, table in readable_tables(result_files(root))]
+    if not tables:
         raise TranscendError(f"no results under {root}: run an experiment first (transcend reproduce NAME).")
-    con = duckdb.connect()
-    pattern = str(root / "**" / RESULTS).replace("'", "''")
-    con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet('{pattern}', union_by_name=true)")
+    results = pa.concat_tables(tables, promote_options="permissive")
+    con = duckdb.connect(":memory:")
+    con.register("results_arrow", results)
+    con.execute("CREATE TABLE results AS SELECT * FROM results_arrow")
+    con.unregister("results_arrow")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     return con
 
 
+def quote_literal(text: str) -> str:
+    """``text`` as an SQL string literal (for SQL the lab writes, e.g. the report's suggested query)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def query(sql: str, root: Path = Path("runs")) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` over the ``results`` view of every run under ``root``; returns (columns, rows)."""
+    """Run ``sql`` over the ``results`` table of every run under ``root``; returns (columns, rows)."""
     import duckdb
 
     con = connect(root)
     try:
-        cur = con.execute(sql)
+        statements = con.extract_statements(sql)
     except duckdb.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TranscendError(f"the SQL query failed: {first}") from None
+        raise TranscendError(f"the SQL query failed: {_first_line(e)}") from None
+    if not statements:
+        raise TranscendError("the SQL query holds no statement (only comments or blanks); "
+                             "give one, e.g. SELECT * FROM results LIMIT 10.")
+    try:
+        cur = con.execute(sql)
+    except duckdb.PermissionException as e:
+        raise TranscendError(f"the SQL query was refused: it may read only the table 'results', no files or "
+                             f"settings ({_first_line(e)}).") from None
+    except duckdb.Error as e:
+        raise TranscendError(f"the SQL query failed: {_first_line(e)}") from None
     if cur.description is None:
         return [], []
     cols = [d[0] for d in cur.description]
     return cols, cur.fetchall()
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def format_rows(columns: list[str], rows: Iterable[tuple], max_rows: int = 200) -> str:

@@ -15,18 +15,30 @@ from transcend.errors import TranscendError
 from transcend.world.kg import KnowledgeGraph, Relation
 
 
+#: Column names a header line may use (compared case-insensitively); such a first row is skipped, not loaded.
+HEADER_NAMES = {3: ({"head", "relation", "tail"}, {"subject", "predicate", "object"}, {"h", "r", "t"},
+                    {"source", "relation", "target"}, {"head", "rel", "tail"}),
+                2: ({"entity", "type"}, {"name", "type"})}
+
+
 def _read_tsv(path: Path, columns: int, what: str) -> list[tuple[int, list[str]]]:
+    if path.is_dir():
+        raise TranscendError(f"{what} file {path} is a directory; give a tab-separated text file.")
     if not path.is_file():
         raise TranscendError(f"{what} file {path} does not exist.")
     rows = []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first name
     except UnicodeDecodeError as e:
         raise TranscendError(f"{what} file {path} is not UTF-8 text ({e.reason} at byte {e.start}).") from None
+    except OSError as e:
+        raise TranscendError(f"{what} file {path} cannot be read: {e.strerror}.") from None
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip(" \r") or line.startswith("#"):  # blank or comment; tab-only lines are malformed
             continue
         fields = line.split("\t")
+        if not rows and {f.strip().lower() for f in fields} in HEADER_NAMES[columns]:
+            continue  # a header line names the columns; it is not a row
         if len(fields) != columns or any(not f.strip() for f in fields):
             raise TranscendError(
                 f"{what} file {path}, line {lineno}: expected {columns} non-empty tab-separated fields, "

@@ -40,8 +40,15 @@ t = time.perf_counter(); steps(int(sys.argv[2])); print(time.perf_counter() - t)
 BUSY = "while True: pass"
 
 
-def seconds(threads: int, steps: int, policy: str | None) -> float:
-    """Wall seconds of ``steps`` training steps in a fresh process (threads 0 = the policy's count)."""
+def seconds(threads: int, steps: int, policy: str | None, timeout: float, label: str = "") -> float:
+    """Wall seconds of ``steps`` training steps in a fresh process (threads 0 = the policy's count);
+    infinite when it runs past ``timeout``."""
+    s = _seconds(threads, steps, policy, timeout)
+    print(f"  {label}: {s:.2f} s", file=sys.stderr, flush=True)
+    return s
+
+
+def _seconds(threads: int, steps: int, policy: str | None, timeout: float) -> float:
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)
     env.pop("OMP_WAIT_POLICY", None)
@@ -49,28 +56,33 @@ def seconds(threads: int, steps: int, policy: str | None) -> float:
         env["OMP_WAIT_POLICY"] = policy
     # Importing transcend first would set the passive policy; the worker imports torch first, so the
     # environment given here is the one OpenMP sees.
-    out = subprocess.run([sys.executable, "-c", WORKER, str(threads), str(steps)], env=env, check=True,
-                         capture_output=True, text=True)
+    try:
+        out = subprocess.run([sys.executable, "-c", WORKER, str(threads), str(steps)], env=env, check=True,
+                             capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return float("inf")  # slower than the cap: the ratio below prints as 0
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--timeout", type=float, default=120.0, help="cap on one measurement's seconds")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     from transcend.learner.train import cpu_threads
     n = cpu_threads()
     load_before = open("/proc/loadavg").read().strip()
-    alone = {"one_thread": seconds(1, args.steps, "passive"),
-             "policy": seconds(0, args.steps, "passive"),
-             "all_cores_spinning": seconds(n, args.steps, None)}
+    T = args.timeout
+    alone = {"one_thread": seconds(1, args.steps, "passive", T, "alone, one thread"),
+             "policy": seconds(0, args.steps, "passive", T, "alone, policy"),
+             "all_cores_spinning": seconds(n, args.steps, None, T, "alone, all cores spinning")}
     busy = subprocess.Popen([sys.executable, "-c", BUSY])
     try:
         time.sleep(1.0)
-        beside = {"policy": seconds(0, args.steps, "passive"),
-                  "all_cores_spinning": seconds(n, args.steps, None),
-                  "one_thread": seconds(1, args.steps, "passive")}
+        beside = {"policy": seconds(0, args.steps, "passive", T, "beside busy, policy"),
+                  "all_cores_spinning": seconds(n, args.steps, None, T, "beside busy, all cores spinning"),
+                  "one_thread": seconds(1, args.steps, "passive", T, "beside busy, one thread")}
     finally:
         busy.kill()
         busy.wait()

@@ -56,7 +56,7 @@ from transcend.chess import analyses
 from transcend.chess.ideal import IdealPlayer, Mixture
 from transcend.chess.rating import Ladder, fit_elo, play_pair, rate_player, round_robin_pairs
 from transcend.chess.policy import PolicyPlayer, load_policy, policy_model, train_policy
-from transcend.learner.train import CHECKPOINT, pick_device
+from transcend.learner.train import CHECKPOINT, cpu_threads, pick_device
 from transcend.chess.corpus import MoveCorpus, build_corpus
 from transcend.chess.engine import Engine, SearchLimit
 from transcend.chess.games import GameRecord, play_match, read_pgn, record_from_pgn, write_pgn
@@ -133,17 +133,14 @@ def _worker_start(cfg_dict: dict, run_dir: str) -> None:
     global _WORKER
     torch.set_num_threads(1)
     _WORKER = World(ChessConfig.from_dict(cfg_dict), Path(run_dir))
-    _KNOWN.update(_WORKER.scorer.cache._entries)  # the parent has these already
+    _KNOWN.update(_WORKER.scorer.cache.keys())  # the parent has these already
     # closed by the worker's exit hook, before Python waits for the engine's (non-daemon) thread
     multiprocessing.util.Finalize(None, _WORKER.engine.close, exitpriority=10)
 
 
 def _new_scores(world: World, known: set[str]) -> dict:
     """Score-cache entries made since ``known`` (the parent merges them into the run's cache)."""
-    entries = world.scorer.cache._entries
-    new = {k: v for k, v in entries.items() if k not in known}
-    known.update(new)
-    return new
+    return world.scorer.cache.raw_since(known)
 
 
 _KNOWN: set[str] = set()
@@ -204,16 +201,15 @@ def _in_workers(world: World, run_dir: Path, fn: Callable, jobs: Sequence, worke
         for i, fut in enumerate(futures):
             value, scores = fut.result()
             results[i] = value
-            for key, raw in scores.items():
-                world.scorer.cache._entries.setdefault(key, raw)
+            world.scorer.cache.merge_raw(scores)
             if on_done:
                 on_done(i + 1)
     return results
 
 
 def default_workers() -> int:
-    """All cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """All cores this process may use (its affinity)."""
+    return cpu_threads(1)
 
 
 # ------------------------------------------------------------------------------------ stages

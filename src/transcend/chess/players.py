@@ -92,6 +92,20 @@ class ScoreCache:
     def put(self, key: str, scores: Sequence[MoveScore]) -> None:
         self._entries[key] = [(s.uci, s.cp, s.mate) for s in scores]
 
+    def keys(self) -> set[str]:
+        return set(self._entries)
+
+    def raw_since(self, known: set[str]) -> dict[str, list]:
+        """Entries (raw ``(uci, cp, mate)`` lists) whose keys are not in ``known``; adds them to ``known``."""
+        new = {k: v for k, v in self._entries.items() if k not in known}
+        known.update(new)
+        return new
+
+    def merge_raw(self, entries: dict[str, list]) -> None:
+        """Add raw entries made by another process's cache of the same engine (existing keys are kept)."""
+        for key, raw in entries.items():
+            self._entries.setdefault(key, [tuple(x) for x in raw])
+
     def bind(self, fingerprint: str) -> None:
         """Attach the cache to an engine fingerprint, refusing a different one."""
         if self.fingerprint is None:

@@ -171,13 +171,12 @@ def test_two_identical_runs_into_one_folder_give_one_result(tmp_path):
 
 @pytest.mark.parametrize("damage", ["corpus/writing.npz", "corpus/tokens_000.npy"])
 def test_a_deleted_or_corrupt_corpus_file_of_an_unfinished_run_is_rebuilt(tmp_path, capsys, damage):
-    from transcend.cli import _explicit_flags, build_parser, config_from_args
+    from transcend.cli import build_parser, config_from_args
     from transcend.pipeline import run
 
     out = tmp_path / "r"
     args = ["run", "denoising", *FAST, "--steps", "6", "--out", str(out)]
     parsed = build_parser().parse_args(args)
-    parsed._explicit = _explicit_flags(args)
     cfg = config_from_args(parsed, "denoising")
     cfg.training.checkpoint_every = 3
     with pytest.raises(KeyboardInterrupt):

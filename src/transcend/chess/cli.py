@@ -36,7 +36,8 @@ def add_chess_parser(sub: argparse._SubParsersAction) -> None:
     play.add_argument("--pgn", help="start from the end of the first game of this PGN file")
     play.add_argument("--max-plies", type=int, default=200, help="ply cap, then material adjudication")
     play.add_argument("--engine", help="Stockfish path (default $TRANSCEND_STOCKFISH, PATH, /usr/games/stockfish)")
-    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--seed", type=int, default=0,
+                      help="seed of the opening, the players' move draws and a band player's blind spots (default 0)")
     play.add_argument("--json", action="store_true", help="print a JSON object instead of PGN")
     report = verbs.add_parser("report", help="(re)write RUN/report.html from a finished run's metrics and plots")
     report.add_argument("--out", required=True, help="the run folder of a finished transcend chess reproduce")
@@ -48,7 +49,8 @@ def add_chess_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--scale", default="small", help=f"{' | '.join(SCALES)} (default small)")
         p.add_argument("--config", help="a chess config.toml (flags given explicitly override it)")
         p.add_argument("--out", help="run folder (default runs/chess-<scale>-<config hash>)")
-        p.add_argument("--seed", type=int)
+        p.add_argument("--seed", type=int, help="seed of every random draw: players, openings, games, training, "
+                                                "rating (default: the config's, 0)")
         p.add_argument("--engine", help="Stockfish path")
         p.add_argument("--games-per-band", dest="games_per_band", type=int)
         p.add_argument("--steps", type=int, help="training steps per model")

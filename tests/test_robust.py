@@ -271,3 +271,16 @@ def test_chess_play_refuses_empty_or_finished_starts(tmp_path, capsys, monkeypat
     (tmp_path / "mated.pgn").write_text('[Result "1-0"]\n\n1. e4 e5 2. Bc4 Nc6 3. Qh5 Nf6 4. Qxf7# 1-0\n')
     code, stdout, err = _run(["chess", "play", *start], capsys)
     assert code == 2 and message in err and stdout == ""
+
+
+def test_a_knowledge_graph_checkpoint_is_not_a_chess_player(tmp_path, capsys):
+    import torch
+
+    from transcend.learner.model import GPT, GPTConfig
+    from transcend.learner.train import save_checkpoint
+
+    model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    path = tmp_path / "latest.pt"
+    save_checkpoint(path, model, [torch.optim.AdamW(model.parameters())], 1, [1.0])
+    code, stdout, err = _run(["chess", "play", "--white", f"model:{path}"], capsys)
+    assert code == 2 and "is not a chess move model" in err and stdout == ""

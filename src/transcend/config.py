@@ -41,8 +41,8 @@ def _fits(value: Any, hint: Any) -> bool:
         return any(_fits(value, arm) for arm in typing.get_args(hint))
     if hint is type(None):
         return value is None
-    if origin is list:
-        (item,) = typing.get_args(hint)
+    if origin in (list, tuple):  # list[X] or tuple[X, ...]: a sequence of X
+        item = typing.get_args(hint)[0]
         return isinstance(value, (list, tuple)) and all(_fits(v, item) for v in value)
     if hint is bool:
         return isinstance(value, bool)
@@ -64,7 +64,7 @@ def _kind(hint: Any) -> str:
         arms = [a for a in typing.get_args(hint) if a is not type(None)]
         return " or ".join(_kind(a) for a in arms) + (" (or left out)" if len(arms) < len(typing.get_args(hint))
                                                       else "")
-    if origin is list:
+    if origin in (list, tuple):
         item = typing.get_args(hint)[0]
         return "a list of " + {float: "finite numbers", int: "whole numbers", str: "strings"}.get(item, _kind(item))
     return {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}.get(

@@ -117,12 +117,19 @@ def play(args: argparse.Namespace) -> int:
     from transcend.chess.games import board_from_fen, draw_opening, games_to_pgn, play_game, read_pgn
 
     start_fen, opening = None, None
-    if args.fen and args.pgn:
+    if args.fen is not None and args.pgn is not None:  # an empty --fen "" is a bad FEN, not no FEN
         raise TranscendError("give either --fen or --pgn, not both.")
-    if args.fen:
+    if args.fen is not None:
         start_fen = board_from_fen(args.fen).fen()
-    elif args.pgn:
+    elif args.pgn is not None:
         start_fen = read_pgn(args.pgn)[0].end().board().fen()
+    if start_fen is not None:
+        import chess
+
+        outcome = chess.Board(start_fen).outcome()
+        if outcome is not None:  # a game of no moves would be credited to the players
+            raise TranscendError(f"the starting position is already over ({outcome.termination.name.lower()}): "
+                                 "give one where the side to move has a legal move.")
     else:
         opening = draw_opening(np.random.default_rng([args.seed, 1]))
     with open_engine(args.engine) as engine:

@@ -266,7 +266,10 @@ TWO_HOP_BASELINES = (("two_hop.across.best_expert_accuracy", "best expert", STYL
 
 def fig_generalization(runs: Runs) -> list[Figure]:
     out = []
-    size_runs = [r for r in runs.runs.values() if r["params"].get("two_hop.phrasing") in (None, 1)]
+    # The size sweep: default phrasing on both levels (the phrasing sweep's runs at level 1 write two-hop facts
+    # at level 2, so they are not points of the size curve).
+    size_runs = [r for r in runs.runs.values() if r["params"].get("two_hop.phrasing") in (None, 1)
+                 and r["params"].get("two_hop.two_hop_phrasing") in (None, 1)]
     kinds = [(cot, name) for cot, name in ((False, "latent"), (True, "chain of thought"))
              if any(bool(r["params"].get("two_hop.cot")) == cot for r in size_runs)]
     fig, axes = _panels(len(kinds))
@@ -282,8 +285,12 @@ def fig_generalization(runs: Runs) -> list[Figure]:
     out.append(("Skill generalization: size of the two-hop training set",
                 _done(fig, axes, "Across-expertise accuracy vs training size", runs.spec.get("scale"), ncol=3),
                 SEEDS_CAPTION + " Baselines are measured on the across-expertise (test) questions."))
-    phr = [r for r in runs.runs.values() if r["params"].get("two_hop.phrasing") is not None
-           and not r["params"].get("two_hop.cot")]
+    # The phrasing sweep: the grid that varies two_hop.phrasing, with its other fields at their one value.
+    grid = next((g for g in (runs.spec["grid"] if isinstance(runs.spec["grid"], list) else [runs.spec["grid"]])
+                 if "two_hop.phrasing" in g), {})
+    fixed = {k: v[0] for k, v in grid.items() if k != "two_hop.phrasing" and len(v) == 1}
+    phr = [r for r in runs.runs.values() if grid and not r["params"].get("two_hop.cot")
+           and all(_same(r["params"].get(k), v) for k, v in fixed.items())]
     if len({r["params"]["two_hop.phrasing"] for r in phr}) > 1:
         fig, axes = _panels(1, width=5.0)
         ax = axes[0][0]

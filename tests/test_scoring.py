@@ -31,3 +31,49 @@ def test_best_expert_is_picked_over_experts_and_temperatures():
     acc = {0.0: np.array([[0.2, 0.4], [0.5, 0.5]]), 1.0: np.array([[0.9, 0.9], [0.1, 0.1]])}
     i, tau, best, per_query = best_expert(acc)
     assert (i, tau, best) == (0, 1.0, pytest.approx(0.9)) and per_query.tolist() == [0.9, 0.9]
+
+
+def test_theory_predicts_the_ideal_learner_on_the_default_world():
+    from transcend.evaluate.ideal import writes_per_query
+    from transcend.theory import plurality_accuracy
+
+    cfg = RunConfig.from_dict({"mode": "denoising", "experts": {"experts": 10, "coverage": 0.4}})
+    kg = build_world(cfg)
+    panel = build_panel(cfg, kg)
+    w = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed)
+    ideal = ideal_accuracy(w, kg, TAUS)
+    theory = plurality_accuracy(panel, writes_per_query(w, kg), cfg.corpus.paragraphs, TAUS, seed=cfg.seed)
+    assert theory[0.0].mean() == pytest.approx(ideal[0.0].mean(), abs=0.01)
+    for tau in TAUS:
+        assert theory[tau].mean() == pytest.approx(ideal[tau].mean(), abs=0.015), tau
+
+
+def test_generated_non_functional_graph_has_several_tails_and_the_theory_holds():
+    from transcend.evaluate.ideal import writes_per_query
+    from transcend.theory import plurality_accuracy
+
+    cfg = RunConfig.from_dict({"mode": "denoising", "world": {"preset": "dense"}, "corpus": {"paragraphs": 4000},
+                               "experts": {"experts": 10, "coverage": 0.4}})
+    kg = build_world(cfg)
+    per_query = np.bincount(kg.edge_query)
+    assert per_query.max() >= 3 and per_query.mean() > 1.3  # several tails per (head, relation)
+    heads = np.bincount(kg.heads, minlength=kg.num_entities)
+    assert heads.max() >= 25  # long paragraphs: one sentence per edge of an entity
+    assert kg.fingerprint() == build_world(cfg).fingerprint()
+    panel = build_panel(cfg, kg)
+    w = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed)
+    ideal = ideal_accuracy(w, kg, TAUS)
+    theory = plurality_accuracy(panel, writes_per_query(w, kg), cfg.corpus.paragraphs, TAUS, seed=cfg.seed)
+    for tau in TAUS:
+        assert theory[tau].mean() == pytest.approx(ideal[tau].mean(), abs=0.02), tau
+
+
+def test_functional_graph_unchanged_by_the_multiplicity_option():
+    from transcend.world.kg import generate_graph
+
+    a, b = generate_graph(300, 3), generate_graph(300, 3, multiplicity=2.0)
+    fa = set(zip(a.heads.tolist(), a.rels.tolist(), a.tails.tolist()))
+    fb = set(zip(b.heads.tolist(), b.rels.tolist(), b.tails.tolist()))
+    assert fa <= fb and len(fb) > len(fa)  # the functional facts stay; multi-valued relations gain tails
+    with pytest.raises(Exception, match="multiplicity"):
+        RunConfig.from_dict({"world": {"multiplicity": 0.5}})

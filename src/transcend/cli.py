@@ -153,7 +153,7 @@ def format_table(m: dict) -> str:
              f"{'best expert (its best τ)':28}{m['best_expert_accuracy']:9.3f}"
              f"   (expert {m['best_expert']} at τ = {m['best_expert_temperature']:g})",
              f"{'experts, mean (best τ each)':28}{m['expert_mean_accuracy']:9.3f}",
-             f"{'theory: ' + ('weighted vote' if 'ceiling' in m else 'majority vote'):28}{m['theory_accuracy']:9.3f}",
+             f"{'theory (plurality of writes)':28}" + "".join(f"{m['theory_by_temperature'][t]:9.3f}" for t in taus),
              f"{'model / ideal (greedy)':28}{m['model_fraction_of_ideal']:9.3f}",
              f"transcendence gap (model greedy − best expert): {m['transcendence_gap']:+.3f}  "
              f"95% CI [{m['gap_ci95'][0]:+.3f}, {m['gap_ci95'][1]:+.3f}]",

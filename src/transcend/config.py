@@ -86,10 +86,14 @@ def check_field_types(obj: Any, section: str = "", skip: tuple[str, ...] = ()) -
 
 @dataclass
 class WorldConfig:
-    # Graph size preset: "tiny", "small" (default) or "paper" (~25,000 entities, 39 relations, ~54,500 edges).
+    # Graph size preset: "tiny", "small" (default), "paper" (~25,000 entities, 39 relations, ~54,500 edges) or "dense".
     preset: str = "small"
     # Number of entities, overriding the preset's.
     entities: int | None = None
+    # Mean tails per (head, relation) of the multi-valued relations (>= 1; 1 = functional), overriding the preset's.
+    multiplicity: float | None = None
+    # Every head holds every relation of its type (long paragraphs), overriding the preset's.
+    dense: bool | None = None
     # A user's graph: tab-separated (head, relation, tail) lines; replaces the generator.
     triples: str | None = None
     # Optional entity types for ``triples``: tab-separated (entity, type) lines.
@@ -101,10 +105,22 @@ class WorldConfig:
         _check(self.entities is None or self.entities >= 50,
                f"world.entities must be at least 50, got {self.entities}.")
         _check(self.types is None or self.triples is not None, "world.types needs world.triples (--triples FILE).")
+        _check(self.multiplicity is None or self.multiplicity >= 1,
+               f"world.multiplicity must be at least 1 (1 = one tail per head and relation), got {self.multiplicity}.")
 
     @property
     def num_entities(self) -> int:
         return int(self.entities if self.entities is not None else PRESETS[self.preset]["entities"])
+
+    @property
+    def tails_per_query(self) -> float:
+        """The multiplicity the generator uses (this field, else the preset's)."""
+        return float(self.multiplicity if self.multiplicity is not None else PRESETS[self.preset]["multiplicity"])
+
+    @property
+    def is_dense(self) -> bool:
+        """Whether the generator gives every head every relation of its type (this field, else the preset's)."""
+        return bool(self.dense if self.dense is not None else PRESETS[self.preset]["dense"])
 
 
 @dataclass

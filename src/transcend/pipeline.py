@@ -45,7 +45,8 @@ from transcend.learner.log import LOG as TRAIN_LOG, TrainLog
 from transcend.learner import hf
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import CHECKPOINT, pick_device, train
-from transcend.theory import denoising_wrong_rate, majority_vote_accuracy, selection_vote_accuracy
+from transcend.theory import (denoising_wrong_rate, majority_vote_accuracy, plurality_accuracy,
+                              selection_vote_accuracy)
 from transcend.world.kg import KnowledgeGraph, generate_graph
 from transcend.world.triples import load_triples
 
@@ -67,8 +68,8 @@ def tau_key(tau: float) -> str:
 def build_world(cfg: RunConfig) -> KnowledgeGraph:
     if cfg.world.triples is not None:
         return load_triples(cfg.world.triples, cfg.world.types)
-    return generate_graph(cfg.world.num_entities, cfg.seed,
-                          edges_per_entity=2.18)
+    return generate_graph(cfg.world.num_entities, cfg.seed, edges_per_entity=2.18,
+                          multiplicity=cfg.world.tails_per_query, dense=cfg.world.is_dense)
 
 
 #: Rough bytes held per expert belief (panel arrays and their sort) and per written sentence (writing arrays,
@@ -404,7 +405,10 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
     candidates = np.array([len(kg.slot_pool(r, "tail")) for r in R])[qr]
     holding = np.bincount(qr, minlength=len(R)) / np.array([max(len(kg.slot_pool(r, "head")), 1) for r in R])
     wrong = denoising_wrong_rate(cfg.experts.coverage, holding[qr])
-    if cfg.mode == "selection":  # the vote with writers weighted by what they know
+    # The theory of the ideal learner: the plurality of what this panel writes, the run's write counts.
+    theory_by_tau = plurality_accuracy(panel, writes, cfg.corpus.paragraphs, sorted(set(taus) | {1.0}),
+                                       seed=cfg.seed)
+    if cfg.mode == "selection":  # the abstract vote model: writers weighted by what they know
         theory_q, theory_tau1_q = selection_vote_accuracy(
             cfg.experts.experts, cfg.experts.coverage, cfg.experts.alpha, writes, candidates, wrong,
             seed=cfg.seed, trials=cfg.eval.theory_trials)
@@ -429,7 +433,9 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
         "expert_mean_accuracy": float(expert_best.mean()),
         "ideal_learner_accuracy": float(ideal_q[0.0].mean()),
         "ideal_learner_by_temperature": {tau_key(t): float(ideal_q[t].mean()) for t in taus},
-        "theory_accuracy": float(theory_q.mean()),
+        "theory_accuracy": float(theory_by_tau[0.0].mean()),
+        "theory_by_temperature": {tau_key(t): float(theory_by_tau[t].mean()) for t in taus},
+        "vote_model_accuracy": float(theory_q.mean()),
         "model_accuracy": {tau_key(t): float(model_q[t].mean()) for t in taus},
         "model_fraction_of_ideal": float(model_q[0.0].mean() / max(ideal_q[0.0].mean(), 1e-12)),
         "transcendence_gap": gap,
@@ -440,7 +446,8 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
     if cfg.mode == "selection":
         metrics["alpha"] = cfg.experts.alpha
         metrics["clusters"] = panel.num_clusters
-        metrics["theory_tau1_accuracy"] = float(theory_tau1_q.mean())
+        metrics["theory_tau1_accuracy"] = float(theory_by_tau[1.0].mean())
+        metrics["vote_model_tau1_accuracy"] = float(theory_tau1_q.mean())
         ideal_tau1 = ideal_q[1.0] if 1.0 in ideal_q else ideal_accuracy(corpus.writing, kg, [1.0])[1.0]
         metrics.update(selection_metrics(corpus.writing, panel, experts_all, ideal_tau1, cfg.experts.coverage,
                                          model_q[0.0]))

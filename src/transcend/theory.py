@@ -181,3 +181,81 @@ def selection_vote_accuracy(n: int, c: float, alpha: float, writes: np.ndarray, 
         greedy[inverse == g] = _plurality_from_votes(written, np.ones(written.shape)).mean()
         share[inverse == g] = right.mean()
     return greedy, share
+
+
+# --- the ideal learner's theory: the plurality of what the panel writes ---------------------------
+
+def belief_write_rates(panel, num_paragraphs: int) -> np.ndarray:
+    """Expected number of times each belief is written in a corpus of ``num_paragraphs`` paragraphs.
+
+    The writing model (``experts/writing.py``): expert i writes P_i = its share of the paragraphs,
+    each about one of its heads drawn uniformly, redrawn until something is written, each belief
+    written with its ``write_prob``; so belief b of expert i is written P_i * write_prob_b / S_i
+    times, S_i = sum over its heads of 1 - prod(1 - write_prob) (the heads that can fill a paragraph).
+    """
+    n = panel.num_experts
+    share = np.full(n, num_paragraphs // n) + (np.arange(n) < num_paragraphs % n)
+    key = panel.expert.astype(np.int64) * panel.kg.num_entities + panel.heads
+    _, group = np.unique(key, return_inverse=True)
+    group = group.ravel()
+    log_empty = np.bincount(group, weights=np.log1p(-np.minimum(panel.write_prob, 1 - 1e-12)))
+    group_expert = np.zeros(len(log_empty), np.int64)
+    group_expert[group] = panel.expert
+    fill = np.bincount(group_expert, weights=1.0 - np.exp(log_empty), minlength=n)
+    rate = share[panel.expert] * panel.write_prob / np.where(fill > 0, fill, 1.0)[panel.expert]
+    return np.where(fill[panel.expert] > 0, rate, 0.0)
+
+
+def plurality_accuracy(panel, writes: np.ndarray, num_paragraphs: int, temperatures: list[float], seed: int = 0,
+                       trials: int = 400) -> dict[float, np.ndarray]:
+    """Per query, the expected accuracy of decoding the plurality of what the panel writes.
+
+    Query x is written ``writes[x]`` times (the run's counts); each write names tail y with probability
+    p_x(y), the panel's expected write rate of y for x over all of x's writes (``belief_write_rates``),
+    independently: the counts are Multinomial(writes[x], p_x). Decoded as the ideal learner is (tau = 0:
+    the most written tails, ties split; else count^(1/tau) shares; credit for any correct tail),
+    averaged over ``trials`` seeded draws of the counts. An unwritten query gets the guess of the
+    corpus's expected distribution of its relation's tails, decoded the same way.
+    """
+    from transcend.evaluate.ideal import relation_prior_accuracy, weighted_unique
+
+    kg = panel.kg
+    qh, qr = kg.queries
+    nq, E = len(qh), kg.num_entities
+    rate = belief_write_rates(panel, num_paragraphs)
+    q = kg.query_key(panel.heads, panel.rels)
+    ok = (q >= 0) & (rate > 0)
+    keys, w = weighted_unique(q[ok] * E + panel.tails[ok].astype(np.int64), rate[ok])
+    kq, kt = keys // E, keys % E
+    right = kg.is_fact(qh[kq], qr[kq], kt)
+    start = np.searchsorted(kq, np.arange(nq + 1))
+    size = np.diff(start)
+    writes = np.asarray(writes, np.int64)
+    out = {tau: np.zeros(nq) for tau in temperatures}
+    rng = np.random.default_rng([seed, 0x7E5])
+    live = np.flatnonzero((writes > 0) & (size > 0))
+    K = int(size.max()) if len(size) else 0
+    for lo in range(0, len(live), max(1, 200_000 // max(trials * K, 1))):
+        idx = live[lo:lo + max(1, 200_000 // max(trials * K, 1))]
+        slot = np.arange(K)
+        pos = start[idx][:, None] + slot[None, :]
+        valid = slot[None, :] < size[idx][:, None]
+        pos = np.where(valid, pos, 0)
+        p = np.where(valid, w[pos], 0.0)
+        p /= p.sum(axis=1, keepdims=True)
+        corr = np.where(valid, right[pos], False)
+        counts = rng.multinomial(writes[idx][:, None].repeat(trials, axis=1), p[:, None, :].repeat(trials, axis=1))
+        top = counts.max(axis=2, keepdims=True)
+        for tau in temperatures:
+            if tau == 0:
+                wt = (counts == top).astype(np.float64)
+            else:
+                wt = np.where(counts > 0, np.exp((np.log(np.maximum(counts, 1)) - np.log(top)) / tau), 0.0)
+            out[tau][idx] = ((wt * corr[:, None, :]).sum(axis=2) / wt.sum(axis=2)).mean(axis=1)
+    unwritten = np.flatnonzero(writes == 0)
+    if len(unwritten):
+        prior = relation_prior_accuracy(np.zeros(len(rate), np.int64), panel.rels, panel.tails, kg,
+                                        np.zeros(len(unwritten), np.int64), unwritten, temperatures, weights=rate)
+        for tau in temperatures:
+            out[tau][unwritten] = prior[tau]
+    return out

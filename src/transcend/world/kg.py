@@ -199,26 +199,45 @@ RELATION_TABLE: list[tuple[str, str, str, float, float]] = [
     ("leader", "party", "person", 0.60, 0.2),
 ]
 
-# The published testbed: ~25,000 entities, 39 relations, ~54,500 edges.
+# Relations that hold several tails per head in Wikidata (a person has several occupations and
+# awards, a film several genres); with ``multiplicity`` > 1 the generator gives them several tails.
+MULTI_VALUED: frozenset[str] = frozenset({
+    "occupation", "employer", "alma mater", "award received", "sport played", "instrument played",
+    "musical genre", "twin city", "official language", "founder", "industry", "film genre", "author",
+    "country of production",
+})
+
+# The published testbed: ~25,000 entities, 39 relations, ~54,500 edges. "dense": few entities, each
+# holding every relation of its type with several tails where the relation allows (paragraphs of
+# hundreds of tokens, as in a user's non-functional graph).
 PRESETS: dict[str, dict[str, float]] = {
-    "tiny": {"entities": 300, "edges_per_entity": 2.18},
-    "small": {"entities": 1000, "edges_per_entity": 2.18},
-    "paper": {"entities": 25_000, "edges_per_entity": 2.18},
+    "tiny": {"entities": 300, "edges_per_entity": 2.18, "multiplicity": 1.0, "dense": 0},
+    "small": {"entities": 1000, "edges_per_entity": 2.18, "multiplicity": 1.0, "dense": 0},
+    "paper": {"entities": 25_000, "edges_per_entity": 2.18, "multiplicity": 1.0, "dense": 0},
+    "dense": {"entities": 200, "edges_per_entity": 2.18, "multiplicity": 3.0, "dense": 1},
 }
 
 
-def generate_graph(num_entities: int, seed: int, edges_per_entity: float = 2.18) -> KnowledgeGraph:
-    """A Wikidata-shaped typed graph with functional one-hop facts, drawn from ``seed``.
+def generate_graph(num_entities: int, seed: int, edges_per_entity: float = 2.18, multiplicity: float = 1.0,
+                   dense: bool = False) -> KnowledgeGraph:
+    """A Wikidata-shaped typed graph, drawn from ``seed``.
 
-    Every (head, relation) has exactly one tail. Tails are drawn with Zipf-like
-    weights over a per-entity popularity, so some entities (countries,
-    big cities) become hubs with many in-edges. The share of heads holding
-    each relation is scaled so the graph has about ``edges_per_entity``
-    edges per entity.
+    Tails are drawn with Zipf-like weights over a per-entity popularity, so
+    some entities (countries, big cities) become hubs with many in-edges. The
+    share of heads holding each relation is scaled so the graph has about
+    ``edges_per_entity`` edges per entity (``dense``: every head holds every
+    relation of its type instead). With ``multiplicity`` 1 every (head,
+    relation) has exactly one tail; above 1 a head of a relation in
+    ``MULTI_VALUED`` has 1 + Poisson(multiplicity - 1) distinct tails (at most
+    the relation's pool), drawn from a separate stream so that the first tail
+    of every fact is the one of the functional graph of the same seed.
     """
     if num_entities < 50:
         raise ValueError(f"a generated graph needs at least 50 entities, got {num_entities}")
+    if multiplicity < 1:
+        raise ValueError(f"multiplicity must be at least 1, got {multiplicity}")
     rng = np.random.default_rng([seed, 0x6B67])  # stream reserved for the world
+    extra_rng = np.random.default_rng([seed, 0x6B68])  # the extra tails of multi-valued relations
     type_names = list(TYPE_SHARES)
     counts = {t: max(3, int(round(s * num_entities))) for t, s in TYPE_SHARES.items()}
     counts["person"] += num_entities - sum(counts.values())  # exact total
@@ -242,9 +261,13 @@ def generate_graph(num_entities: int, seed: int, edges_per_entity: float = 2.18)
         relations.append(Relation(name=name, head_type=ht, tail_type=tt))
         hpool, tpool = members[ht], members[tt]
         has = rng.random(len(hpool)) < min(1.0, share * scale)
+        if dense:
+            has[:] = True
         h = hpool[has]
         w = popularity[tpool] ** skew
         t = rng.choice(tpool, size=len(h), p=w / w.sum())
+        if multiplicity > 1 and name in MULTI_VALUED:
+            h, t = _extra_tails(h, t, tpool, w / w.sum(), multiplicity, extra_rng)
         if ht == tt:  # no entity is its own father: move self-loops to the next member
             pos = np.searchsorted(tpool, t)
             self_loop = t == h
@@ -257,3 +280,18 @@ def generate_graph(num_entities: int, seed: int, edges_per_entity: float = 2.18)
         heads=np.concatenate(heads), rels=np.concatenate(rels), tails=np.concatenate(tails),
         type_names=type_names, entity_types=entity_types,
     )
+
+
+def _extra_tails(h: np.ndarray, t: np.ndarray, tpool: np.ndarray, p: np.ndarray, multiplicity: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each head keeps its tail ``t`` and gains Poisson(multiplicity - 1) more distinct ones, drawn by ``p``
+    (capped at the pool's size); returns the heads and tails of all the facts."""
+    extra = np.minimum(rng.poisson(multiplicity - 1, size=len(h)), len(tpool) - 1)
+    out_h, out_t = [h], [t]
+    for i in np.flatnonzero(extra):
+        q = p.copy()
+        q[np.searchsorted(tpool, t[i])] = 0.0  # not the tail it already has
+        more = rng.choice(tpool, size=int(extra[i]), replace=False, p=q / q.sum())
+        out_h.append(np.full(len(more), h[i]))
+        out_t.append(more)
+    return np.concatenate(out_h), np.concatenate(out_t)

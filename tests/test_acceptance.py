@@ -25,10 +25,11 @@ def test_ten_experts_transcend_at_low_temperature_only(tmp_path, capsys):
     greedy = m["model_accuracy"]["0"]
     assert greedy - m["best_expert_accuracy"] >= 0.15
     assert m["gap_ci95"][0] > 0.1
-    # The issue asked for 0.9x; the default recipe measures 0.84-0.86x (0.87x at twice the steps):
-    # see the note on issue 2. This bound catches a regression of the recipe.
-    assert greedy >= 0.8 * m["ideal_learner_accuracy"]
-    assert abs(m["model_accuracy"]["1.0"] - m["expert_mean_accuracy"]) <= 0.08
+    # The recipe (Muon, sentence windows) measures 0.89-0.92x of the ideal learner at greedy
+    # (docs/learner.md); this bound catches a regression of the recipe.
+    assert greedy >= 0.87 * m["ideal_learner_accuracy"]
+    # At tau = 1 the model fits the corpus's mixture: the ideal learner at tau = 1 (measured +0.002, +0.008).
+    assert abs(m["model_accuracy"]["1.0"] - m["ideal_learner_by_temperature"]["1.0"]) <= 0.02
     # Theory and the ideal learner agree on the vote's strength (a reference, not a fit).
     assert abs(m["theory_accuracy"] - m["ideal_learner_accuracy"]) < 0.1
 

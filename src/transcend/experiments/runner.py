@@ -225,6 +225,61 @@ def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple
                 yield futures[f], (None if err else f.result()), err
 
 
+#: Seconds to wait for a Ray head's port to answer before saying it cannot be reached.
+RAY_CONNECT_TIMEOUT_S = 10
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in one sentence when nothing listens at a Ray head's HOST:PORT (Ray itself retries for minutes)."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise TranscendError(f"--ray must be 'local', 'auto' or a head's HOST:PORT, got {address!r}.")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise TranscendError(f"cannot reach a Ray head at {address} ({e.strerror or type(e).__name__}); start one "
+                             "with `ray start --head` or give its address as `--ray HOST:PORT`.") from None
+
+
+def _use_token_if_available() -> None:
+    """A head started with ``ray start --head`` (Ray 2.60) wants token authentication; connect with the token
+    it saved (~/.ray/auth_token, or RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH) unless RAY_AUTH_MODE says otherwise."""
+    if os.environ.get("RAY_AUTH_MODE") is not None:
+        return
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or Path(path).is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"  # read when ray is imported (and by the workers it starts)
+        if "ray" in sys.modules:  # imported already (in-process use): refresh the mode Ray cached
+            try:
+                from ray._raylet import Config
+                Config.initialize("")
+            except (ImportError, AttributeError):
+                pass
+
+
+def _ray_init(ray, address: str, init_kwargs: dict | None) -> None:
+    """Start a private Ray instance ('local': never attach to a cluster this machine ran before), or connect
+    to the head at ``address``; every failure is one sentence."""
+    kwargs = dict(init_kwargs or {})
+    if address == "local":
+        kwargs.update(address="local", include_dashboard=False)
+    else:
+        kwargs["address"] = address
+    try:
+        ray.init(**kwargs, log_to_driver=False)
+    except Exception as e:  # ConnectionError, AuthenticationError, ValueError, RuntimeError ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if address != "local" and os.environ.get("RAY_AUTH_MODE") != "token":
+            # Ray's own message blames "a previous Ray instance that has since crashed"; the usual cause is a
+            # head that wants a token (Ray 2.60's `ray start --head` does) which this client does not have.
+            raise TranscendError(f"cannot connect to the Ray cluster at {address!r} ({type(e).__name__}); if its "
+                                 "head uses token authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to "
+                                 "the head's token (`ray get-auth-token` on the head prints it).") from None
+        raise TranscendError(f"cannot connect to the Ray cluster at {address!r}: {first}") from None
+
+
 def _map_ray(fn: Callable, calls: list[tuple], address: str, init_kwargs: dict | None
              ) -> Iterable[tuple[int, Any, BaseException | None]]:
     try:
@@ -232,13 +287,7 @@ def _map_ray(fn: Callable, calls: list[tuple], address: str, init_kwargs: dict |
     except ImportError:
         raise TranscendError("--ray needs the ray package: pip install 'ray==2.60.0'.") from None
     if not ray.is_initialized():
-        kwargs = dict(init_kwargs or {})
-        if address != "local":
-            kwargs["address"] = address
-        try:
-            ray.init(**kwargs, log_to_driver=False, include_dashboard=False)
-        except (ConnectionError, ValueError, RuntimeError) as e:
-            raise TranscendError(f"cannot connect to the Ray cluster at {address!r}: {e}") from None
+        _ray_init(ray, address, init_kwargs)
     remote = ray.remote(num_cpus=1)(fn)
     refs = {remote.remote(*args): i for i, args in enumerate(calls)}
     pending = list(refs)
@@ -273,6 +322,9 @@ def run_experiment(exp: Experiment, root: Path = DEFAULT_ROOT, *, workers: int =
         raise TranscendError(f"workers must be at least 1, got {workers}.")
     from transcend.runlock import locked
 
+    if ray_address not in (None, "local", "auto"):
+        _check_reachable(ray_address)  # before anything is written
+        _use_token_if_available()
     root = Path(root).resolve()  # Ray workers run elsewhere: every path they get is absolute
     exp_dir = root / exp.name
     with locked(exp_dir / ".lock", f"experiment {exp.name} under {root}", wait=False):

@@ -287,3 +287,46 @@ def test_hf_learners_name_the_same_matrices_for_muon_as_the_lab_gpt():
         # every 2-D weight is either hidden or an embedding/head (vocabulary- or position-sized)
         two_d = [p for p in m.parameters() if p.dim() == 2]
         assert len(two_d) - len(hidden) in (1, 2, 3)
+
+
+def test_latent_two_hop_with_bpe_names_is_constrained_greedy_decoding(gpt2_dir):
+    """Teacher-forced scoring among entity names equals decoding greedily inside the names' trie."""
+    from transcend.corpus.phrasing import TWO_HOP_TEMPLATES
+    from transcend.evaluate import two_hop
+    from transcend.world.two_hop import TwoHopFacts
+
+    tok = transformers.AutoTokenizer.from_pretrained(gpt2_dir)
+    hf = transformers.AutoModelForCausalLM.from_pretrained(gpt2_dir)
+    for p in hf.parameters():
+        p.data.mul_(6.0)
+    model = HFCausalLM(hf, HFModelConfig("t", len(tok), 64))
+    kg = generate_graph(60, seed=1)
+    scorer = ExactScorer(tok, tok.eos_token_id, kg)
+    assert not scorer.atomic
+    n, R = 12, len(kg.relations)
+    a, r1, r2 = np.arange(n), np.arange(n) % R, (np.arange(n) * 5) % R
+    tmpl = TWO_HOP_TEMPLATES[0]
+    names = scorer.name_tokens("x {tail}", tmpl[tmpl.index("{c}") + 3:])
+    trie = scorer._allowed(names)
+    rel = [r.name for r in kg.relations]
+    pre = tmpl[: tmpl.index("{c}")].rstrip()
+    decoded = []
+    with torch.no_grad():
+        for i in range(n):
+            prompt = scorer.prompts([pre.format(r1=rel[r1[i]], r2=rel[r2[i]], a=kg.entity_names[a[i]])])[0]
+            seq = []
+            while tuple(seq) in trie:
+                logits = model(torch.tensor([prompt + seq]))[0, -1]
+                allowed = trie[tuple(seq)]
+                seq.append(int(allowed[int(logits[allowed].argmax())]))
+            decoded.append(names.index(seq))
+    c = np.where(np.arange(n) % 2 == 0, decoded, (np.array(decoded) + 1) % kg.num_entities)
+    paths = TwoHopFacts(a=a, r1=r1, b=c, r2=r2, c=c, edge1=np.zeros(n, int), edge2=np.zeros(n, int))
+    q = two_hop.questions_of(paths, R)
+    got = scorer.latent(model, q, torch.device("cpu"))
+    want = np.zeros(len(q))
+    for p_i, qi in enumerate(q.path_question):
+        want[qi] = float(q.paths.c[p_i] == decoded[int(np.flatnonzero((a == q.paths.a[p_i]) & (r1 == q.paths.r1[p_i])
+                                                                      & (r2 == q.paths.r2[p_i]))[0])])
+    np.testing.assert_array_equal(got, want)
+    assert want.sum() == (n + 1) // 2

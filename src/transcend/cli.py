@@ -148,8 +148,11 @@ def format_table(m: dict) -> str:
              f"{'':28}{head}",
              f"{'model':28}" + "".join(f"{m['model_accuracy'][t]:9.3f}" for t in taus),
              f"{'ideal learner (corpus)':28}" + "".join(f"{m['ideal_learner_by_temperature'][t]:9.3f}" for t in taus),
-             f"{'best expert':28}{m['best_expert_accuracy']:9.3f}",
-             f"{'experts, mean':28}{m['expert_mean_accuracy']:9.3f}",
+             f"{'best expert (each τ)':28}" + "".join(
+                 f"{max(m['expert_accuracies_by_temperature'][t]):9.3f}" for t in taus),
+             f"{'best expert (its best τ)':28}{m['best_expert_accuracy']:9.3f}"
+             f"   (expert {m['best_expert']} at τ = {m['best_expert_temperature']:g})",
+             f"{'experts, mean (best τ each)':28}{m['expert_mean_accuracy']:9.3f}",
              f"{'theory: ' + ('weighted vote' if 'ceiling' in m else 'majority vote'):28}{m['theory_accuracy']:9.3f}",
              f"{'model / ideal (greedy)':28}{m['model_fraction_of_ideal']:9.3f}",
              f"transcendence gap (model greedy − best expert): {m['transcendence_gap']:+.3f}  "
@@ -157,7 +160,8 @@ def format_table(m: dict) -> str:
              f"run folder: {m['run_dir']}  (plot: accuracy_vs_temperature.png, .pdf, .svg)"]
     if "ceiling" in m:
         lines[-1:-1] = [
-            f"{'ceiling 1-(1-c)^n':28}{m['ceiling']:9.3f}",
+            f"{'ceiling (known, else guess)':28}{m['ceiling']:9.3f}",
+            f"{'theory ceiling 1-(1-c)^n':28}{m['theory_ceiling']:9.3f}",
             f"{'known by any expert':28}{m['known_by_any']:9.3f}",
             f"{'model / ceiling (greedy)':28}{m['model_fraction_of_ceiling']:9.3f}",
             f"selection covariance Σ_i Cov_x(g(i|x), r_x(f_i)): {m['selection_covariance']:+.3f}"]

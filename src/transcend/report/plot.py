@@ -88,13 +88,19 @@ def plot_accuracy_vs_temperature(metrics: dict, path: Path) -> list[Path]:
     taus, model = _taus(metrics["model_accuracy"])
     experts = metrics["expert_accuracies"]
     lo_t, hi_t = min(taus), max(taus)
-    ax.fill_between([lo_t, hi_t], min(experts), max(experts), color="tab:gray", alpha=0.25,
-                    label=f"experts ({len(experts)}, min–max)")
-    for a in experts:
-        ax.hlines(a, lo_t, hi_t, color="tab:gray", lw=0.5, alpha=0.6)
-    ax.hlines(metrics["best_expert_accuracy"], lo_t, hi_t, label="best expert", **STYLE["best_expert"])
+    by_tau = metrics.get("expert_accuracies_by_temperature")
+    if by_tau:  # each expert decoded at every temperature, as the model is
+        et, curves = _taus(by_tau)
+        for j, curve in enumerate(zip(*curves)):
+            ax.plot(et, curve, color="tab:gray", lw=0.6, alpha=0.6, label=f"experts ({len(experts)})" if j == 0 else None)
+    else:
+        for a in experts:
+            ax.hlines(a, lo_t, hi_t, color="tab:gray", lw=0.5, alpha=0.6)
+    label = "best expert" + (f" (at τ = {metrics['best_expert_temperature']:g})" if "best_expert_temperature" in metrics
+                             else "")
+    ax.hlines(metrics["best_expert_accuracy"], lo_t, hi_t, label=label, **STYLE["best_expert"])
     if "ceiling" in metrics:  # selection: a fact no expert knows cannot be learnt from their text, only guessed
-        ax.hlines(metrics["ceiling"], lo_t, hi_t, label="ceiling 1−(1−c)ⁿ (known by any expert)", **STYLE["ceiling"])
+        ax.hlines(metrics["ceiling"], lo_t, hi_t, label="ceiling (known by any expert, else guessed)", **STYLE["ceiling"])
     it, iv = _taus(metrics["ideal_learner_by_temperature"])
     ax.plot(it, iv, label="ideal learner (corpus mixture)", **STYLE["ideal"])
     draw_theory(ax, metrics)

@@ -52,17 +52,20 @@ def test_ideal_learner_guesses_unwritten_queries_from_the_relation(toy):
 def test_expert_accuracy_counts_share_of_held_tails(toy):
     panel = ExpertPanel(kg=toy, num_experts=2, expert=np.array([0, 0, 1, 1]), heads=np.array([0, 2, 0, 0]),
                         rels=np.zeros(4, int), tails=np.array([1, 4, 1, 2]), write_prob=np.ones(4))
-    acc = expert_accuracy(panel)
-    assert acc.tolist() == [[1.0, 0.0], [0.5, 0.0]]  # expert 1 holds two tails for query 0, one right
+    acc = expert_accuracy(panel, [0.0, 1.0])
+    assert acc[1.0].tolist() == [[1.0, 0.0], [0.5, 0.0]]  # expert 1 holds two tails for query 0, one right
+    assert acc[0.0].tolist() == [[1.0, 0.0], [0.5, 0.0]]  # a two-way tie: split
 
 
 def test_expert_without_an_answer_guesses_from_its_relation(toy):
     # Expert 0 holds nothing for query 1 (head 2); its tails for the relation: 3, 3, 1.
     panel = ExpertPanel(kg=toy, num_experts=1, expert=np.zeros(3, int), heads=np.array([0, 4, 1]),
                         rels=np.zeros(3, int), tails=np.array([3, 3, 1]), write_prob=np.ones(3))
-    acc = expert_accuracy(panel)
-    assert acc[0, 0] == pytest.approx(0.0)      # holds tail 3 for query 0, wrong
-    assert acc[0, 1] == pytest.approx(2 / 3)    # guesses 3 two times in three: right for query 1
+    acc = expert_accuracy(panel, [0.0, 0.5, 1.0])
+    assert acc[1.0][0, 0] == pytest.approx(0.0)      # holds tail 3 for query 0, wrong
+    assert acc[1.0][0, 1] == pytest.approx(2 / 3)    # samples 3 two times in three: right for query 1
+    assert acc[0.5][0, 1] == pytest.approx(4 / 5)    # counts squared: 4 / (4 + 1)
+    assert acc[0.0][0, 1] == pytest.approx(1.0)      # greedy: its most common tail, 3
 
 
 def test_accuracy_by_temperature_reads_the_softmax(toy):

@@ -155,11 +155,13 @@ def test_baselines_and_experts_on_a_constructed_graph():
     assert direct[i] == pytest.approx(0.5) and linked[i] == 1.0
     areas = np.zeros(g.num_edges, dtype=np.int64)
     areas[3:6] = 1  # x, y, z -> h in expert 1; h -> k in expert 0
-    acc = th.expert_two_hop_accuracy(q, g, areas)
+    by_tau = th.expert_two_hop_accuracy(q, g, areas, [0.0, 1.0])
+    acc = by_tau[0.0]
     j = int(np.flatnonzero(q.a == 0)[0])  # a -r0-> b -r1-> c: both edges with expert 0
     assert acc[0, j] == 1.0 and acc[1, j] == 0.0
     k = int(np.flatnonzero(q.a == 3)[0])  # x -> h (expert 1), h -> k (expert 0): expert 0 guesses r1 tails
-    assert acc[0, k] == pytest.approx(1 / 3) and acc[1, k] == 0.0
+    assert acc[0, k] == pytest.approx(1 / 3) and acc[1, k] == 0.0  # its r1 tails 2, 7, 0: a three-way tie
+    assert by_tau[1.0][0, k] == pytest.approx(1 / 3) and by_tau[1.0][0, j] == 1.0
 
 
 class _Scripted(torch.nn.Module):

@@ -124,9 +124,8 @@ def test_corrupt_checkpoint_on_resume_is_a_clear_error(tmp_path, capsys):
     args = ["run", "denoising", "--experts", "2", *TINY, "--out", str(out)]
     from transcend.config import RunConfig
     from transcend.pipeline import run
-    from transcend.cli import build_parser, config_from_args, _explicit_flags
+    from transcend.cli import build_parser, config_from_args
     parsed = build_parser().parse_args(args)
-    parsed._explicit = _explicit_flags(args)
     cfg = config_from_args(parsed, "denoising")
     with pytest.raises(KeyboardInterrupt):
         run(cfg, out, progress=False, stop_after=10, log=lambda m: None)

@@ -171,13 +171,12 @@ def test_two_identical_runs_into_one_folder_give_one_result(tmp_path):
 
 @pytest.mark.parametrize("damage", ["corpus/writing.npz", "corpus/tokens_000.npy"])
 def test_a_deleted_or_corrupt_corpus_file_of_an_unfinished_run_is_rebuilt(tmp_path, capsys, damage):
-    from transcend.cli import _explicit_flags, build_parser, config_from_args
+    from transcend.cli import build_parser, config_from_args
     from transcend.pipeline import run
 
     out = tmp_path / "r"
     args = ["run", "denoising", *FAST, "--steps", "6", "--out", str(out)]
     parsed = build_parser().parse_args(args)
-    parsed._explicit = _explicit_flags(args)
     cfg = config_from_args(parsed, "denoising")
     cfg.training.checkpoint_every = 3
     with pytest.raises(KeyboardInterrupt):
@@ -241,3 +240,47 @@ def test_a_damaged_experiment_json_is_one_sentence(tmp_path, capsys):
     (tmp_path / "coverage" / "experiment.json").write_text("{not json")
     code, _, err = _run(["report", "coverage", "--root", str(tmp_path)], capsys)
     assert code == 2 and "experiment.json is damaged" in err
+
+
+# --- chess input ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("d, message", [
+    ({"games_per_band": 1.5}, "games_per_band must be a whole number, got 1.5"),
+    ({"legal_only": 1}, "legal_only must be true or false"),
+    ({"rated_games": True}, "rated_games must be a whole number, got True"),
+    ({"temperatures": [0.1, "x"]}, "temperatures must be a list of finite numbers"),
+    ({"training": {"lr": math.nan}}, "training.lr must be a finite number"),
+    ({"training": {"nope": 1}}, "unknown field(s) nope in [training]"),
+])
+def test_chess_config_types_are_strict(d, message):
+    from transcend.chess.config import ChessConfig
+
+    with pytest.raises(TranscendError) as e:
+        ChessConfig.from_dict(d)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("start, message", [
+    (["--fen", ""], "is not a valid FEN"),
+    (["--fen", "7k/6Q1/6K1/8/8/8/8/8 b - - 0 1"], "already over (checkmate)"),
+    (["--fen", "7k/5Q2/6K1/8/8/8/8/8 b - - 0 1"], "already over (stalemate)"),
+    (["--pgn", "mated.pgn"], "already over (checkmate)"),
+])
+def test_chess_play_refuses_empty_or_finished_starts(tmp_path, capsys, monkeypatch, start, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mated.pgn").write_text('[Result "1-0"]\n\n1. e4 e5 2. Bc4 Nc6 3. Qh5 Nf6 4. Qxf7# 1-0\n')
+    code, stdout, err = _run(["chess", "play", *start], capsys)
+    assert code == 2 and message in err and stdout == ""
+
+
+def test_a_knowledge_graph_checkpoint_is_not_a_chess_player(tmp_path, capsys):
+    import torch
+
+    from transcend.learner.model import GPT, GPTConfig
+    from transcend.learner.train import save_checkpoint
+
+    model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    path = tmp_path / "latest.pt"
+    save_checkpoint(path, model, [torch.optim.AdamW(model.parameters())], 1, [1.0])
+    code, stdout, err = _run(["chess", "play", "--white", f"model:{path}"], capsys)
+    assert code == 2 and "is not a chess move model" in err and stdout == ""

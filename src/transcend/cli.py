@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import sys
 from pathlib import Path
 
-from transcend.config import CorpusConfig, RunConfig, TrainingConfig, TwoHopConfig
+from transcend import __version__
+from transcend.config import RunConfig, default_run_dir
 from transcend.errors import TranscendError, strict_json
+from transcend.experiments.registry import EXPERIMENTS, SCALES, get_experiment
+from transcend.experiments.spec import set_dotted
+from transcend.flags import FieldInfo, add_config_flags, commented_toml, field_docs, given_flags
 
 DEMO_OUT = Path("runs/demo")
 
@@ -21,83 +25,83 @@ def _whole_number(text: str) -> int:
     return value
 
 
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+#: Short spellings of config fields (kept from before every field had its dotted flag): path -> options.
+SHORT_FLAGS: dict[str, list[str]] = {
+    "experts.experts": ["--experts"], "experts.coverage": ["--coverage"], "experts.alpha": ["--alpha"],
+    "experts.clusters": ["--clusters"], "experts.rho": ["--rho"],
+    "world.preset": ["--preset"], "world.entities": ["--entities"], "world.triples": ["--triples"],
+    "world.types": ["--types"], "corpus.paragraphs": ["--paragraphs"], "training.steps": ["--steps"],
+    "two_hop.train": ["--two-hop"], "two_hop.repeat": ["--repeat"], "two_hop.validation": ["--validation"],
+    "two_hop.phrasing": ["--phrasing"], "two_hop.two_hop_phrasing": ["--two-hop-phrasing"], "two_hop.cot": ["--cot"],
+    "model.model": ["--model"], "model.tokenizer": ["--tokenizer"],
+}
+SCALE_HELP = ("the size of the whole experiment (world, corpus, model, training), as in `reproduce --scale`: "
+              "tiny (seconds, numbers mean nothing), small (a 2-core CPU) or paper (a GPU); default: the config's "
+              "defaults. --preset/--entities size the world alone")
 
 
-def _add_run_options(p: argparse.ArgumentParser, coverage: bool = True) -> None:
-    p.add_argument("--experts", type=_whole_number, default=10,
-                   help="number of experts (default 10)" if coverage else
-                   "number of experts, one per area of expertise (default 10)")
-    if coverage:
-        p.add_argument("--coverage", type=_number, default=0.4, help="coverage c in [0, 1] (default 0.4)")
-    p.add_argument("--preset", default="small", help="world size preset: tiny, small (default), paper")
-    p.add_argument("--entities", type=_whole_number, help="number of entities (overrides the preset)")
-    p.add_argument("--triples", help="load a graph from a TSV of head, relation, tail")
-    p.add_argument("--types", help="TSV of entity, type for --triples")
-    p.add_argument("--paragraphs", type=_whole_number, default=CorpusConfig.paragraphs,
-                   help=f"paragraphs written in total (default {CorpusConfig.paragraphs})")
-    p.add_argument("--steps", type=_whole_number, default=TrainingConfig.steps,
-                   help=f"training steps (default {TrainingConfig.steps})")
-    p.add_argument("--seed", type=_whole_number, default=0, help="seed of every random draw (default 0)")
-    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+def _applies(info: FieldInfo, mode: str) -> bool:
+    """Whether a config field belongs on ``mode``'s command line: its doc (or its section's) says
+    "Denoising only", "Selection only" or "Generalization only" for fields of one mode."""
+    if info.path == "mode":
+        return False
+    section_doc = field_docs(RunConfig, inherit=False).get(info.path.split(".")[0], "") if "." in info.path else ""
+    for doc in (info.doc, section_doc):
+        m = re.match(r"(Denoising|Selection|Generalization) only", doc)
+        if m and m.group(1).lower() != mode:
+            return False
+    return True
+
+
+def _add_config_options(p: argparse.ArgumentParser, mode: str) -> None:
+    """Every config field of ``mode`` as a flag, plus --scale and --config (which the flags override)."""
+    dests = add_config_flags(p, RunConfig, RunConfig(mode=mode), aliases=SHORT_FLAGS,
+                             skip=lambda info: not _applies(info, mode))
+    p.set_defaults(config_dests=dests)
+    p.add_argument("--scale", choices=SCALES, help=SCALE_HELP)
     p.add_argument("--config", help="a config.toml to start from (flags given explicitly override it)")
+
+
+def _add_run_options(p: argparse.ArgumentParser, mode: str) -> None:
+    _add_config_options(p, mode)
     p.add_argument("--out", help="run folder (default runs/<mode>-<config hash>)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--model", help="learner: gpt (the lab's, default), hf:DIR (a local transformers causal LM, "
-                                   "fine-tuned) or hf-config:ARCH (e.g. hf-config:gpt2, trained from scratch)")
-    p.add_argument("--tokenizer", help="with hf-config:ARCH: a local tokenizer folder (default: the lab's)")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard event files to <out>/tensorboard (needs the tensorboard extra)")
 
 
-def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
-    base = RunConfig.load(Path(args.config)) if args.config else RunConfig(mode=mode)
-    d = base.to_dict()
+def base_config(mode: str, scale: str | None = None, config: str | None = None) -> dict:
+    """The config dict a command starts from: a config file, else a scale, else the defaults of ``mode``."""
+    if config and scale:
+        raise TranscendError("give --config or --scale, not both (a config file already has its sizes).")
+    if config:
+        d = RunConfig.load(Path(config)).to_dict()
+    elif scale:
+        from transcend.experiments.registry import scale_base
+
+        d = RunConfig.from_dict(scale_base(scale, mode)).to_dict()
+    else:
+        d = RunConfig(mode=mode).to_dict()
     d["mode"] = mode
-    explicit = getattr(args, "_explicit", set())  # flags typed on the command line override --config
-    if not args.config or "seed" in explicit:
-        d["seed"] = args.seed
-    if not args.config or "device" in explicit:
-        d["device"] = args.device
-    world = d.setdefault("world", {})
-    if not args.config or "preset" in explicit:
-        world["preset"] = args.preset
-    for key in ("entities", "triples", "types"):
-        if getattr(args, key) is not None:
-            world[key] = getattr(args, key)
-    model = d.setdefault("model", {})
-    for key in ("model", "tokenizer"):
-        if getattr(args, key, None) is not None:
-            model[key] = getattr(args, key)
-    experts = d.setdefault("experts", {})
-    corpus = d.setdefault("corpus", {})
-    training = d.setdefault("training", {})
-    for section, key, attr in ((experts, "experts", "experts"), (experts, "coverage", "coverage"),
-                               (corpus, "paragraphs", "paragraphs"), (training, "steps", "steps")):
-        if hasattr(args, attr) and (not args.config or attr in explicit):
-            section[key] = getattr(args, attr)
-    if mode == "generalization":
-        two_hop = d.setdefault("two_hop", {})
-        for key, attr in (("train", "two_hop"), ("repeat", "repeat"), ("validation", "validation"),
-                          ("phrasing", "phrasing"), ("two_hop_phrasing", "two_hop_phrasing"), ("cot", "cot")):
-            if not args.config or attr in explicit:
-                two_hop[key] = getattr(args, attr)
-    if mode == "selection":
-        if not args.config or "alpha" in explicit:
-            experts["alpha"] = args.alpha
-        if args.clusters is not None:
-            experts["clusters"] = args.clusters
-    return RunConfig.from_dict(d)
+    return d
 
 
-def _explicit_flags(argv: list[str]) -> set[str]:
-    return {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+def config_from_args(args: argparse.Namespace, mode: str) -> RunConfig:
+    """The run's config: the base (--config, --scale or defaults), then every flag given on the command line."""
+    d = base_config(mode, getattr(args, "scale", None), getattr(args, "config", None))
+    for path, value in given_flags(args, getattr(args, "config_dests", [])).items():
+        set_dotted(d, path, value)
+    try:
+        return RunConfig.from_dict(d)
+    except TypeError as e:
+        raise TranscendError(f"a config field has the wrong kind: {e}.") from None
+
+
+def _warn(cfg: RunConfig) -> None:
+    for w in cfg.warnings():
+        print(f"transcend: warning: {w}", file=sys.stderr)
 
 
 def format_generalization_table(m: dict) -> str:
@@ -128,7 +132,7 @@ def format_generalization_table(m: dict) -> str:
     lines.append(f"Appendix A.2: two-hop training facts {a2['train_two_hop_facts']} vs |F1| + κ = "
                  f"{a2['one_hop_facts']} + {a2['kappa_comp']} (composition favoured: {a2['composition_favoured']}); "
                  f"Σ d_in = {a2['sum_in_degree']} vs Σ_i Σ_v d_in·d_out = {a2['sum_within_expert_in_out']}")
-    lines.append(f"run folder: {m['run_dir']}  (plot: two_hop_accuracy.png)")
+    lines.append(f"run folder: {m['run_dir']}  (plot: two_hop_accuracy.png, .pdf, .svg)")
     return "\n".join(lines)
 
 
@@ -144,69 +148,65 @@ def format_table(m: dict) -> str:
              f"{'':28}{head}",
              f"{'model':28}" + "".join(f"{m['model_accuracy'][t]:9.3f}" for t in taus),
              f"{'ideal learner (corpus)':28}" + "".join(f"{m['ideal_learner_by_temperature'][t]:9.3f}" for t in taus),
-             f"{'best expert':28}{m['best_expert_accuracy']:9.3f}",
-             f"{'experts, mean':28}{m['expert_mean_accuracy']:9.3f}",
+             f"{'best expert (each τ)':28}" + "".join(
+                 f"{max(m['expert_accuracies_by_temperature'][t]):9.3f}" for t in taus),
+             f"{'best expert (its best τ)':28}{m['best_expert_accuracy']:9.3f}"
+             f"   (expert {m['best_expert']} at τ = {m['best_expert_temperature']:g})",
+             f"{'experts, mean (best τ each)':28}{m['expert_mean_accuracy']:9.3f}",
              f"{'theory: ' + ('weighted vote' if 'ceiling' in m else 'majority vote'):28}{m['theory_accuracy']:9.3f}",
              f"{'model / ideal (greedy)':28}{m['model_fraction_of_ideal']:9.3f}",
              f"transcendence gap (model greedy − best expert): {m['transcendence_gap']:+.3f}  "
              f"95% CI [{m['gap_ci95'][0]:+.3f}, {m['gap_ci95'][1]:+.3f}]",
-             f"run folder: {m['run_dir']}  (plot: accuracy_vs_temperature.png)"]
+             f"run folder: {m['run_dir']}  (plot: accuracy_vs_temperature.png, .pdf, .svg)"]
     if "ceiling" in m:
         lines[-1:-1] = [
-            f"{'ceiling 1-(1-c)^n':28}{m['ceiling']:9.3f}",
+            f"{'ceiling (known, else guess)':28}{m['ceiling']:9.3f}",
+            f"{'theory ceiling 1-(1-c)^n':28}{m['theory_ceiling']:9.3f}",
             f"{'known by any expert':28}{m['known_by_any']:9.3f}",
             f"{'model / ceiling (greedy)':28}{m['model_fraction_of_ceiling']:9.3f}",
             f"selection covariance Σ_i Cov_x(g(i|x), r_x(f_i)): {m['selection_covariance']:+.3f}"]
     return "\n".join(lines)
 
 
-def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
-    from transcend.pipeline import run
+def _run(cfg: RunConfig, out: Path, args: argparse.Namespace, experiment: str = "run") -> int:
+    from transcend.api import run
 
     tty = sys.stderr.isatty()
-    metrics = run(cfg, out, resume=args.resume, progress=not args.quiet and tty,
+    metrics = run(cfg, out, experiment=experiment, resume=args.resume, progress=not args.quiet and tty,
                   progress_lines=not args.quiet and not tty, tensorboard=getattr(args, "tensorboard", False))
     if args.json:
         print(strict_json(metrics))
     else:
         print(format_table(metrics))
+    _warn(cfg)  # after the result: an error stays one sentence; `transcend config MODE ...` warns before a run
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="transcend", description="A lab for studying transcendence.")
+    parser = argparse.ArgumentParser(prog="transcend", description="A lab for studying transcendence.",
+                                     allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"transcend {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="the default denoising experiment (minutes on a laptop)")
+    demo = sub.add_parser("demo", help="the default denoising experiment (minutes on a laptop)", allow_abbrev=False)
+    demo.add_argument("--scale", choices=SCALES, help=SCALE_HELP)
     demo.add_argument("--out", default=str(DEMO_OUT), help=f"run folder (default {DEMO_OUT})")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    run = sub.add_parser("run", help="run one experiment")
+    run = sub.add_parser("run", help="run one experiment; every config field is a flag (transcend run MODE --help)",
+                         allow_abbrev=False)
     modes = run.add_subparsers(dest="mode", required=True)
-    den = modes.add_parser("denoising", help="skill denoising: experts with independent errors")
-    _add_run_options(den)
-    sel = modes.add_parser("selection", help="skill selection: specialists who write more about what they know")
-    _add_run_options(sel)
-    sel.add_argument("--alpha", type=_number, default=1.0,
-                     help="alpha in [0, 1]: a fact is written with probability alpha*s + 1 - alpha (default 1)")
-    sel.add_argument("--clusters", type=_whole_number,
-                     help="areas of expertise (edge clusters); default one per ~10.9 edges, as in the paper")
-    gen = modes.add_parser("generalization", help="skill generalization: compose facts that no single expert holds")
-    _add_run_options(gen, coverage=False)
-    gen.add_argument("--two-hop", dest="two_hop", type=_whole_number, default=TwoHopConfig.train,
-                     help=f"within-expertise two-hop facts in the training data (default {TwoHopConfig.train})")
-    gen.add_argument("--repeat", type=_whole_number, default=TwoHopConfig.repeat,
-                     help="times each two-hop training fact is written (default 1)")
-    gen.add_argument("--validation", type=_whole_number, default=TwoHopConfig.validation,
-                     help=f"within-expertise two-hop facts held out (default {TwoHopConfig.validation})")
-    gen.add_argument("--phrasing", type=_whole_number, default=1,
-                     help="one-hop phrasing diversity 1-4: one template, several, rewrites of 1, rewrites of 2")
-    gen.add_argument("--two-hop-phrasing", dest="two_hop_phrasing", type=_whole_number, default=1,
-                     help="two-hop phrasing diversity 1-4 (same levels)")
-    gen.add_argument("--cot", action="store_true",
-                     help="chain of thought: two-hop facts as 'What is the r2 of the r1 of a? b ; c'")
+    cfg = sub.add_parser("config", help="print a run's complete config as TOML, ready to edit "
+                                        "(transcend config denoising > c.toml; run ... --config c.toml)",
+                         allow_abbrev=False)
+    cfg_modes = cfg.add_subparsers(dest="mode", required=False, metavar="MODE",
+                                   help="denoising (default), selection or generalization; "
+                                        "the same flags as transcend run MODE")
+    for mode, text in MODE_HELP.items():
+        _add_run_options(modes.add_parser(mode, help=text, allow_abbrev=False), mode)
+        _add_config_options(cfg_modes.add_parser(mode, help=text, allow_abbrev=False), mode)
     _add_experiment_commands(sub)
     exp = sub.add_parser("export", help="write a lab-trained run as a transformers model folder "
-                                        "(safetensors, config.json, tokenizer)")
+                                        "(safetensors, config.json, tokenizer)", allow_abbrev=False)
     exp.add_argument("run_dir", metavar="RUN", help="a finished run folder")
     exp.add_argument("--to", required=True, metavar="DIR", help="the folder to write (must not exist or be empty)")
     from transcend.chess.cli import add_chess_parser  # the chess experiment: `transcend chess ...`
@@ -214,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_chess_parser(sub)
     _no_abbreviations(parser)
     return parser
+
+
+MODE_HELP = {"denoising": "skill denoising: experts with independent errors",
+             "selection": "skill selection: specialists who write more about what they know",
+             "generalization": "skill generalization: compose facts that no single expert holds"}
 
 
 def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
@@ -228,21 +233,27 @@ def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
 
 def _add_experiment_commands(sub) -> None:
     """reproduce, results, report: named sweeps, the results store, the HTML report."""
-    rep = sub.add_parser("reproduce", help="run a named experiment (a sweep): temperature, coverage, selection, "
-                                           "generalization, correlation, vote")
-    rep.add_argument("name", help="experiment name")
-    rep.add_argument("--scale", default="small", help="small (2-core CPU, default), paper (GPU) or tiny (seconds)")
+    listing = "\n".join(f"  {name:15} {get_experiment(name, 'small').description}" for name in EXPERIMENTS)
+    rep = sub.add_parser("reproduce", help="run a named experiment (a sweep): " + ", ".join(EXPERIMENTS),
+                         description="Run a named experiment: a sweep over the config (grid x seeds), cached and "
+                                     "resumable.", epilog="experiments:\n" + listing, allow_abbrev=False,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("name", metavar="NAME", help="experiment name (listed below)")
+    rep.add_argument("--scale", default="small",
+                     help="small (2-core CPU, default), paper (GPU) or tiny (seconds; its numbers mean nothing)")
     rep.add_argument("--seeds", type=_whole_number, default=1, help="seeds per grid point (default 1)")
     rep.add_argument("--workers", type=_whole_number, default=1, help="local worker processes (default 1)")
     rep.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster at ADDRESS ('local' starts one)")
     rep.add_argument("--root", default="runs/experiments", help="experiments folder (default runs/experiments)")
     rep.add_argument("--report", action="store_true", help="write the HTML report when done")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
-    res = sub.add_parser("results", help="query every run's results with SQL (DuckDB; the view is 'results')")
+    res = sub.add_parser("results", help="query every run's results with SQL (DuckDB; the view is 'results')",
+                         allow_abbrev=False)
     res.add_argument("--sql", default=None, help="SQL over the view 'results' (default: a summary per experiment)")
     res.add_argument("--root", default="runs", help="folder searched for results.parquet files (default runs)")
     res.add_argument("--csv", action="store_true", help="print CSV instead of a table")
-    rpt = sub.add_parser("report", help="write an experiment's self-contained HTML report")
+    rpt = sub.add_parser("report", help="write an experiment's HTML report and its figures (PDF, SVG, PNG)",
+                         allow_abbrev=False)
     rpt.add_argument("name", help="experiment name (a folder under --root)")
     rpt.add_argument("--root", default="runs/experiments", help="experiments folder (default runs/experiments)")
     rpt.add_argument("--out", help="HTML file (default <root>/<name>/report.html)")
@@ -291,11 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             args.resume = False
-            cfg = RunConfig()
+            cfg = RunConfig.from_dict(base_config("denoising", args.scale))
             out = Path(args.out)
             if out.exists() and (out / "config.toml").is_file() and not (out / "metrics.json").is_file():
                 args.resume = True  # a demo that was interrupted simply continues
-            return _run(cfg, out, args)
+            return _run(cfg, out, args, experiment="demo")
+        if args.command == "config":
+            mode = args.mode or "denoising"
+            cfg = config_from_args(args, mode) if args.mode else RunConfig(mode=mode)
+            _warn(cfg)
+            print(commented_toml(cfg), end="")
+            return 0
         if args.command == "export":
             from transcend.learner.hf import export_run
 
@@ -307,9 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             from transcend.chess.cli import main_chess
 
             return main_chess(args)
-        args._explicit = _explicit_flags(argv)
         cfg = config_from_args(args, args.mode)
-        out = Path(args.out) if args.out else Path("runs") / f"{cfg.mode}-{cfg.hash()}"
+        out = Path(args.out) if args.out else default_run_dir(cfg)
         return _run(cfg, out, args)
     except TranscendError as e:
         print(f"transcend: error: {e}", file=sys.stderr)

@@ -41,8 +41,8 @@ def _fits(value: Any, hint: Any) -> bool:
         return any(_fits(value, arm) for arm in typing.get_args(hint))
     if hint is type(None):
         return value is None
-    if origin is list:
-        (item,) = typing.get_args(hint)
+    if origin in (list, tuple):  # list[X] or tuple[X, ...]: a sequence of X
+        item = typing.get_args(hint)[0]
         return isinstance(value, (list, tuple)) and all(_fits(v, item) for v in value)
     if hint is bool:
         return isinstance(value, bool)
@@ -64,7 +64,7 @@ def _kind(hint: Any) -> str:
         arms = [a for a in typing.get_args(hint) if a is not type(None)]
         return " or ".join(_kind(a) for a in arms) + (" (or left out)" if len(arms) < len(typing.get_args(hint))
                                                       else "")
-    if origin is list:
+    if origin in (list, tuple):
         item = typing.get_args(hint)[0]
         return "a list of " + {float: "finite numbers", int: "whole numbers", str: "strings"}.get(item, _kind(item))
     return {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}.get(
@@ -272,7 +272,7 @@ class EvalConfig:
 
 @dataclass
 class RunConfig:
-    # Mode of transcendence: denoising or selection (more modes build on the same pipeline).
+    # Mode of transcendence: denoising, selection or generalization.
     mode: str = "denoising"
     # Seed of every random draw (world, experts, writing, model init, batches).
     seed: int = 0
@@ -375,6 +375,36 @@ class RunConfig:
             raise TranscendError(f"config {path} cannot be read: {e}.") from None
         except TypeError as e:
             raise TranscendError(f"config {path} has a field of the wrong kind: {e}.") from None
+
+    @classmethod
+    def for_scale(cls, scale: str, mode: str = "denoising") -> "RunConfig":
+        """The config ``reproduce --scale`` starts from: tiny (seconds), small (a 2-core CPU) or paper (a GPU)."""
+        from transcend.experiments.registry import scale_base
+
+        return cls.from_dict(scale_base(scale, mode))
+
+    def warnings(self) -> list[str]:
+        """Settings that are valid one by one but make no sense together (each a sentence)."""
+        out = []
+        t = self.training
+        if t.warmup_steps >= t.steps:
+            out.append(f"training.warmup_steps ({t.warmup_steps}) >= training.steps ({t.steps}): the learning rate "
+                       "never reaches its peak; lower the warm-up.")
+        if self.corpus.paragraphs < self.experts.experts:
+            out.append(f"corpus.paragraphs ({self.corpus.paragraphs}) < experts.experts ({self.experts.experts}): "
+                       "some experts write nothing.")
+        if self.world.triples is not None and self.world.entities is not None:
+            out.append("world.entities is ignored when world.triples gives the graph.")
+        th = self.two_hop
+        if th is not None and th.train == 0 and (th.cot or th.repeat > 1 or th.two_hop_phrasing > 1):
+            out.append("two_hop.train = 0: no two-hop fact is trained on, so two_hop.repeat and "
+                       "two_hop.two_hop_phrasing have no effect and a chain of thought (two_hop.cot) is never shown.")
+        return out
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    """A single run's folder when none is given: runs/<mode>-<config hash>."""
+    return Path("runs") / f"{cfg.mode}-{cfg.hash()}"
 
 
 #: Config fields that name a user's file: a run's identity holds the file's content hash, not only its path.

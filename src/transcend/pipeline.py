@@ -27,7 +27,7 @@ from transcend.corpus.store import Corpus, load_corpus, write_corpus
 from transcend.corpus.tokenizer import build_tokenizer
 from transcend.errors import TranscendError, strict_json
 from transcend.runlock import locked
-from transcend.evaluate.experts_eval import expert_accuracy
+from transcend.evaluate.experts_eval import best_expert, expert_accuracy, stacked
 from transcend.evaluate.ideal import ideal_accuracy, writes_per_query
 from transcend.evaluate.exact import ExactScorer, LabScorer
 from transcend.evaluate.selection import selection_metrics
@@ -394,7 +394,9 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
     """Model, experts, ideal learner and theory on every (head, relation) query."""
     taus = cfg.eval.temperatures
     model_q = (scorer or LabScorer(corpus.tokenizer, kg)).one_hop(model, taus, device)
-    experts_q = expert_accuracy(panel)
+    experts_all = expert_accuracy(panel, sorted(set(taus) | {1.0}))  # tau = 1: r_x(f_i) of the covariance
+    experts_q = {t: experts_all[t] for t in taus}
+    best_i, best_tau, best, _ = best_expert(experts_q)
     ideal_q = ideal_accuracy(corpus.writing, kg, taus)
     writes = writes_per_query(corpus.writing, kg)
     _, qr = kg.queries
@@ -409,18 +411,22 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
     else:
         theory_q = majority_vote_accuracy(cfg.experts.experts, cfg.experts.coverage, writes, candidates, wrong,
                                           seed=cfg.seed, trials=cfg.eval.theory_trials, rho=cfg.experts.rho or 0.0)
-    expert_means = experts_q.mean(axis=1)
-    best = float(expert_means.max())
+    by_tau = {t: experts_q[t].mean(axis=1) for t in taus}
+    expert_best = np.max(np.stack(list(by_tau.values())), axis=0)  # each expert at its own best temperature
     gap = float(model_q[0.0].mean()) - best
-    lo, hi = gap_bootstrap_ci(model_q[0.0], experts_q, seed=cfg.seed, resamples=cfg.eval.bootstrap)
+    # The best expert is re-picked among every (expert, temperature) in each resample.
+    lo, hi = gap_bootstrap_ci(model_q[0.0], stacked(experts_q), seed=cfg.seed, resamples=cfg.eval.bootstrap)
     metrics = {
         "mode": cfg.mode,
         "experts": cfg.experts.experts,
         "coverage": cfg.experts.coverage,
         "world": kg.summary(),
-        "expert_accuracies": [float(a) for a in expert_means],
+        "expert_accuracies": [float(a) for a in expert_best],
+        "expert_accuracies_by_temperature": {tau_key(t): [float(a) for a in v] for t, v in by_tau.items()},
         "best_expert_accuracy": best,
-        "expert_mean_accuracy": float(expert_means.mean()),
+        "best_expert": best_i,
+        "best_expert_temperature": best_tau,
+        "expert_mean_accuracy": float(expert_best.mean()),
         "ideal_learner_accuracy": float(ideal_q[0.0].mean()),
         "ideal_learner_by_temperature": {tau_key(t): float(ideal_q[t].mean()) for t in taus},
         "theory_accuracy": float(theory_q.mean()),
@@ -436,7 +442,7 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
         metrics["clusters"] = panel.num_clusters
         metrics["theory_tau1_accuracy"] = float(theory_tau1_q.mean())
         ideal_tau1 = ideal_q[1.0] if 1.0 in ideal_q else ideal_accuracy(corpus.writing, kg, [1.0])[1.0]
-        metrics.update(selection_metrics(corpus.writing, panel, experts_q, ideal_tau1, cfg.experts.coverage,
+        metrics.update(selection_metrics(corpus.writing, panel, experts_all, ideal_tau1, cfg.experts.coverage,
                                          model_q[0.0]))
         metrics["model_fraction_of_ceiling"] = float(model_q[0.0].mean() / max(metrics["ceiling"], 1e-12))
     return metrics
@@ -449,7 +455,7 @@ def evaluate_generalization(cfg: RunConfig, kg: KnowledgeGraph, panel: Generaliz
     taus = cfg.eval.temperatures
     scorer = scorer or LabScorer(corpus.tokenizer, kg)
     one_hop_q = scorer.one_hop(model, taus, device, entities_only=True)
-    experts_one_hop = expert_accuracy(panel)
+    experts_one_hop = expert_accuracy(panel, taus)
     R = len(kg.relations)
     train = panel.two_hop.subset(np.flatnonzero(panel.split == SPLIT_TRAIN))
     sets = {}
@@ -463,10 +469,10 @@ def evaluate_generalization(cfg: RunConfig, kg: KnowledgeGraph, panel: Generaliz
         if bridge_q is not None:
             entry["bridge_accuracy"] = float(bridge_q.mean()) if len(q) else None
         if name != "train" and len(q):
-            experts_q = two_hop_eval.expert_two_hop_accuracy(q, kg, panel.areas)
+            experts_q = two_hop_eval.expert_two_hop_accuracy(q, kg, panel.areas, taus)
             direct, linked = two_hop_eval.direct_connection_baseline(q, kg)
-            best = float(experts_q.mean(axis=1).max())
-            lo, hi = gap_bootstrap_ci(model_q, experts_q, seed=cfg.seed, resamples=cfg.eval.bootstrap)
+            best_i, best_tau, best, _ = best_expert(experts_q)
+            lo, hi = gap_bootstrap_ci(model_q, stacked(experts_q), seed=cfg.seed, resamples=cfg.eval.bootstrap)
             majority = two_hop_eval.majority_relation_baseline(q, kg)
             pair = two_hop_eval.relation_pair_baseline(q, kg, train)
             beyond = (majority == 0) & (pair == 0)  # questions no prior answers: only composition does
@@ -477,7 +483,7 @@ def evaluate_generalization(cfg: RunConfig, kg: KnowledgeGraph, panel: Generaliz
                 "model_accuracy_beyond_priors": float(model_q[beyond].mean()) if beyond.any() else None,
                 "direct_connection_baseline": float(direct.mean()),
                 "answer_linked_to_head": float(linked.mean()),
-                "best_expert_accuracy": best,
+                "best_expert_accuracy": best, "best_expert": best_i, "best_expert_temperature": best_tau,
                 "transcendence_gap": float(model_q.mean()) - best, "gap_ci95": [lo, hi]})
         sets[name] = entry
     return {
@@ -489,7 +495,7 @@ def evaluate_generalization(cfg: RunConfig, kg: KnowledgeGraph, panel: Generaliz
                                                                  "two_hop_phrasing", "cot")},
         "one_hop_accuracy": float(one_hop_q[0.0].mean()),
         "model_accuracy": {tau_key(t): float(one_hop_q[t].mean()) for t in taus},
-        "one_hop_best_expert_accuracy": float(experts_one_hop.mean(axis=1).max()),
+        "one_hop_best_expert_accuracy": best_expert(experts_one_hop)[2],
         "two_hop": sets,
         "within_expertise_accuracy": sets["within"]["model_accuracy"],
         "across_expertise_accuracy": sets["across"]["model_accuracy"],

@@ -36,7 +36,8 @@ def add_chess_parser(sub: argparse._SubParsersAction) -> None:
     play.add_argument("--pgn", help="start from the end of the first game of this PGN file")
     play.add_argument("--max-plies", type=int, default=200, help="ply cap, then material adjudication")
     play.add_argument("--engine", help="Stockfish path (default $TRANSCEND_STOCKFISH, PATH, /usr/games/stockfish)")
-    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--seed", type=int, default=0,
+                      help="seed of the opening, the players' move draws and a band player's blind spots (default 0)")
     play.add_argument("--json", action="store_true", help="print a JSON object instead of PGN")
     report = verbs.add_parser("report", help="(re)write RUN/report.html from a finished run's metrics and plots")
     report.add_argument("--out", required=True, help="the run folder of a finished transcend chess reproduce")
@@ -48,7 +49,8 @@ def add_chess_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--scale", default="small", help=f"{' | '.join(SCALES)} (default small)")
         p.add_argument("--config", help="a chess config.toml (flags given explicitly override it)")
         p.add_argument("--out", help="run folder (default runs/chess-<scale>-<config hash>)")
-        p.add_argument("--seed", type=int)
+        p.add_argument("--seed", type=int, help="seed of every random draw: players, openings, games, training, "
+                                                "rating (default: the config's, 0)")
         p.add_argument("--engine", help="Stockfish path")
         p.add_argument("--games-per-band", dest="games_per_band", type=int)
         p.add_argument("--steps", type=int, help="training steps per model")
@@ -115,12 +117,19 @@ def play(args: argparse.Namespace) -> int:
     from transcend.chess.games import board_from_fen, draw_opening, games_to_pgn, play_game, read_pgn
 
     start_fen, opening = None, None
-    if args.fen and args.pgn:
+    if args.fen is not None and args.pgn is not None:  # an empty --fen "" is a bad FEN, not no FEN
         raise TranscendError("give either --fen or --pgn, not both.")
-    if args.fen:
+    if args.fen is not None:
         start_fen = board_from_fen(args.fen).fen()
-    elif args.pgn:
+    elif args.pgn is not None:
         start_fen = read_pgn(args.pgn)[0].end().board().fen()
+    if start_fen is not None:
+        import chess
+
+        outcome = chess.Board(start_fen).outcome()
+        if outcome is not None:  # a game of no moves would be credited to the players
+            raise TranscendError(f"the starting position is already over ({outcome.termination.name.lower()}): "
+                                 "give one where the side to move has a legal move.")
     else:
         opening = draw_opening(np.random.default_rng([args.seed, 1]))
     with open_engine(args.engine) as engine:

@@ -17,7 +17,7 @@ from typing import Any
 
 import tomli_w
 
-from transcend.config import TrainingConfig
+from transcend.config import TrainingConfig, check_field_types
 from transcend.errors import TranscendError
 from transcend.chess.players import StrengthBand
 
@@ -117,7 +117,10 @@ class ChessConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.training, dict):
+            bad = set(self.training) - {f.name for f in fields(TrainingConfig)}
+            _check(not bad, f"unknown field(s) {', '.join(sorted(bad))} in [training].")
             self.training = TrainingConfig(**self.training)
+        check_field_types(self)  # bools are not numbers, floats are not counts, numbers are finite
         for name in ("bands", "ladder_skills", "temperatures", "ideal_temperatures"):
             setattr(self, name, tuple(getattr(self, name)))
         if self.cutoffs is not None:
@@ -201,3 +204,7 @@ class ChessConfig:
             raise TranscendError(f"chess config '{path}' does not exist.") from None
         except tomllib.TOMLDecodeError as e:
             raise TranscendError(f"chess config '{path}' is not valid TOML ({e}).") from None
+        except UnicodeDecodeError:
+            raise TranscendError(f"chess config '{path}' is not UTF-8 text (a TOML file is expected).") from None
+        except IsADirectoryError:
+            raise TranscendError(f"chess config '{path}' is a directory; give a TOML file.") from None

@@ -146,8 +146,12 @@ def train_policy(model: ChessPolicy, corpus: MoveCorpus, cfg: TrainingConfig, ck
 
 def load_policy(path: Path) -> ChessPolicy:
     ckpt = load_checkpoint(Path(path))
-    model = ChessPolicy(GPTConfig(**ckpt["gpt"]))
-    model.load_state_dict(ckpt["model"])
+    try:
+        model = ChessPolicy(GPTConfig(**ckpt["gpt"]))
+        model.load_state_dict(ckpt["model"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:  # a knowledge-graph run's checkpoint, say
+        raise TranscendError(f"checkpoint {path} is not a chess move model ({type(e).__name__}); give the "
+                             "checkpoint of a model trained by `transcend chess`.") from None
     model.eval()
     return model
 

@@ -34,9 +34,18 @@ def writes_per_query(writing: Writing, kg: KnowledgeGraph) -> np.ndarray:
     return np.bincount(q, weights=count, minlength=len(kg.queries[0])).astype(np.int64)
 
 
+def weighted_unique(keys: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys and their total weight (their count without weights); zero weights dropped."""
+    if weights is None:
+        return np.unique(keys, return_counts=True)
+    keep = np.asarray(weights) > 0
+    uniq, inv = np.unique(keys[keep], return_inverse=True)
+    return uniq, np.bincount(inv.ravel(), weights=np.asarray(weights, np.float64)[keep], minlength=len(uniq))
+
+
 def relation_prior_accuracy(group: np.ndarray, rels: np.ndarray, tails: np.ndarray, kg: KnowledgeGraph,
-                            need_group: np.ndarray, need_query: np.ndarray, temperatures: list[float]
-                            ) -> dict[float, np.ndarray]:
+                            need_group: np.ndarray, need_query: np.ndarray, temperatures: list[float],
+                            weights: np.ndarray | None = None) -> dict[float, np.ndarray]:
     """Accuracy of guessing a query from its relation alone.
 
     Observations (group, relation, tail) — a group is one expert, or the whole
@@ -44,10 +53,11 @@ def relation_prior_accuracy(group: np.ndarray, rels: np.ndarray, tails: np.ndarr
     it at temperature tau draws y with probability proportional to count(y)^(1/tau)
     (tau = 0: the most frequent tails, ties split). Returns, for each requested
     (need_group, need_query), the probability that the guess is a correct tail
-    (0 where the group holds nothing for the relation).
+    (0 where the group holds nothing for the relation). ``weights`` (optional) weigh the
+    observations (an expert's beliefs by how often it writes them).
     """
     R, E = len(kg.relations), kg.num_entities
-    keys, counts = np.unique((np.asarray(group, np.int64) * R + rels) * E + tails, return_counts=True)
+    keys, counts = weighted_unique((np.asarray(group, np.int64) * R + rels) * E + tails, weights)
     gr = keys // E  # (group, relation) of each distinct observation, sorted
     gr_keys, gr_start = np.unique(gr, return_index=True)
     top = np.maximum.reduceat(counts, gr_start) if len(counts) else counts
@@ -73,7 +83,7 @@ def relation_prior_accuracy(group: np.ndarray, rels: np.ndarray, tails: np.ndarr
         else:
             topc = np.repeat(top, np.diff(np.r_[gr_start, len(counts)]))
             w_all = np.exp((np.log(counts) - np.log(topc)) / tau)
-            w_right = np.where(c_right > 0, np.exp((np.log(np.maximum(c_right, 1)) - np.log(top[pos][owner]))
+            w_right = np.where(c_right > 0, np.exp((np.log(np.where(c_right > 0, c_right, 1.0)) - np.log(top[pos][owner]))
                                                    / tau), 0.0)
         den = np.add.reduceat(w_all, gr_start) if len(counts) else np.zeros(0)
         num = np.bincount(owner, weights=w_right, minlength=len(need_query))
@@ -81,29 +91,54 @@ def relation_prior_accuracy(group: np.ndarray, rels: np.ndarray, tails: np.ndarr
     return out
 
 
-def ideal_accuracy(writing: Writing, kg: KnowledgeGraph, temperatures: list[float]) -> dict[float, np.ndarray]:
-    """Per-query accuracy of the ideal learner at each temperature (an unwritten query: the
-    relation's distribution of tails in the corpus)."""
-    q, tail, count = answer_counts(writing, kg)
+def decoded_accuracy(group: np.ndarray, heads: np.ndarray, rels: np.ndarray, tails: np.ndarray,
+                     kg: KnowledgeGraph, temperatures: list[float], num_groups: int,
+                     weights: np.ndarray | None = None) -> dict[float, np.ndarray]:
+    """The one scoring rule: per (group, query), the accuracy of decoding the group's answers.
+
+    Observations (group, head, relation, tail) — a group is one expert's beliefs,
+    or the whole corpus's sentences — give each group a distribution over tails
+    per query: the share of its observations naming each tail. Decoded at
+    temperature tau it draws y with probability proportional to count(y)^(1/tau);
+    tau = 0 is its mode, ties split evenly. A correct answer is any correct tail.
+    Where a group holds nothing for a query it guesses from the relation alone
+    (``relation_prior_accuracy``, decoded the same way). Returns, per tau, an array
+    (num_groups, num_queries). ``weights`` (optional) weigh the observations; an
+    observation of weight 0 is not there.
+    """
+    nq = len(kg.queries[0])
+    E = kg.num_entities
+    q = kg.query_key(heads, rels)
+    ok = q >= 0
+    gq = np.asarray(group, np.int64)[ok] * nq + q[ok]
+    uniq, count = weighted_unique(gq * E + np.asarray(tails, np.int64)[ok],
+                                   None if weights is None else np.asarray(weights)[ok])
+    gq, tail = uniq // E, uniq % E
     qh, qr = kg.queries
-    right = kg.is_fact(qh[q], qr[q], tail).astype(np.float64)
-    nq = len(qh)
-    top = np.zeros(nq)
-    np.maximum.at(top, q, count)
+    right = kg.is_fact(qh[gq % nq], qr[gq % nq], tail).astype(np.float64)
+    size = num_groups * nq
+    top = np.zeros(size)
+    np.maximum.at(top, gq, count)
     out = {}
     for tau in temperatures:
         if tau == 0:
-            w = (count == top[q]).astype(np.float64)
+            w = (count == top[gq]).astype(np.float64)
         else:
-            w = np.exp((np.log(count) - np.log(top[q])) / tau)
-        num = np.bincount(q, weights=w * right, minlength=nq)
-        den = np.bincount(q, weights=w, minlength=nq)
-        out[tau] = np.divide(num, den, out=np.zeros(nq), where=den > 0)
-    unwritten = np.flatnonzero(np.bincount(q, minlength=nq) == 0)
-    if len(unwritten):
-        prior = relation_prior_accuracy(np.zeros(writing.num_sentences, np.int64), writing.sent_rel,
-                                        writing.sent_tail, kg, np.zeros(len(unwritten), np.int64), unwritten,
-                                        temperatures)
+            w = np.exp((np.log(count) - np.log(top[gq])) / tau)
+        num = np.bincount(gq, weights=w * right, minlength=size)
+        den = np.bincount(gq, weights=w, minlength=size)
+        out[tau] = np.divide(num, den, out=np.zeros(size), where=den > 0)
+    missing = np.flatnonzero(np.bincount(gq, minlength=size) == 0)
+    if len(missing):
+        prior = relation_prior_accuracy(group, rels, tails, kg, missing // nq, missing % nq, temperatures, weights)
         for tau in temperatures:
-            out[tau][unwritten] = prior[tau]
-    return out
+            out[tau][missing] = prior[tau]
+    return {tau: a.reshape(num_groups, nq) for tau, a in out.items()}
+
+
+def ideal_accuracy(writing: Writing, kg: KnowledgeGraph, temperatures: list[float]) -> dict[float, np.ndarray]:
+    """Per-query accuracy of the ideal learner at each temperature (an unwritten query: the
+    relation's distribution of tails in the corpus)."""
+    acc = decoded_accuracy(np.zeros(writing.num_sentences, np.int64), writing.sent_head, writing.sent_rel,
+                           writing.sent_tail, kg, temperatures, 1)
+    return {tau: a[0] for tau, a in acc.items()}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from transcend.evaluate.ideal import relation_prior_accuracy
 from transcend.experts.panel import ExpertPanel
 from transcend.experts.writing import Writing
 from transcend.theory import selection_ceiling
@@ -66,43 +67,48 @@ def known_correctly(panel: ExpertPanel) -> np.ndarray:
 
 
 def relation_prior_greedy(writing: Writing, kg: KnowledgeGraph) -> np.ndarray:
-    """Per query: whether its relation's most written tail (fewest-index on ties) is a correct answer.
+    """Per query: the accuracy of answering its relation's most written tail (ties split evenly).
 
     What a learner gets from the corpus's base rates alone, without knowing the head: with
     specialists at alpha near 1 many queries are never written, and a model answers them with
     these priors (0 for relations never written)."""
-    qh, qr = kg.queries
-    R = len(kg.relations)
-    counts = np.bincount(writing.sent_rel.astype(np.int64) * kg.num_entities + writing.sent_tail,
-                         minlength=R * kg.num_entities).reshape(R, kg.num_entities)
-    top = counts.argmax(axis=1)
-    return np.where(counts.max(axis=1)[qr] > 0, kg.is_fact(qh, qr, top[qr]), False).astype(np.float64)
+    nq = len(kg.queries[0])
+    return relation_prior_accuracy(np.zeros(writing.num_sentences, np.int64), writing.sent_rel, writing.sent_tail,
+                                   kg, np.zeros(nq, np.int64), np.arange(nq), [0.0])[0.0]
 
 
-def selection_metrics(writing: Writing, panel: ExpertPanel, experts_q: np.ndarray, ideal_tau1: np.ndarray,
-                      coverage: float, model_greedy: np.ndarray | None = None) -> dict:
+def selection_metrics(writing: Writing, panel: ExpertPanel, experts_q: dict[float, np.ndarray],
+                      ideal_tau1: np.ndarray, coverage: float, model_greedy: np.ndarray | None = None) -> dict:
     """The selection run's extras: ceiling, known_by_any, selection covariance and its decomposition.
 
-    ``experts_q`` is (num_experts, num_queries) accuracy (``expert_accuracy``: r_x(f_i) in the
-    covariance); ``known_by_any`` counts queries some expert holds a correct tail for; ``ideal_tau1`` the
-    ideal learner's per-query accuracy at tau = 1; ``model_greedy`` (optional) the model's per-query
-    greedy accuracy, split into queries the corpus wrote and those it never did (where the model
-    can only guess, e.g. from ``relation_prior_accuracy``).
+    ``experts_q`` maps temperatures (1.0 among them) to (num_experts, num_queries) accuracy
+    (``expert_accuracy``; at tau = 1 it is r_x(f_i) in the covariance, the accuracy of the answers an
+    expert writes); ``known_by_any`` counts queries some expert holds a correct tail for; ``ceiling``
+    credits those queries 1 and every other query with the corpus's greedy guess from its relation
+    (what a learner of the text can do there at best, by the rule every answerer is scored by);
+    ``theory_ceiling`` is 1 - (1 - c)^n. ``ideal_tau1`` is the ideal learner's per-query accuracy at
+    tau = 1; ``model_greedy`` (optional) the model's per-query greedy accuracy, split into queries
+    the corpus wrote and those it never did (where the model can only guess, e.g. from
+    ``relation_prior_accuracy``), beside the best expert at its best temperature on each.
     """
     kg, num_experts = panel.kg, panel.num_experts
     g, writes = writer_shares(writing, kg, num_experts)
     written = writes > 0
-    cov, per_expert = selection_covariance(g, experts_q, written)
-    gw, rw = g[:, written], experts_q[:, written]
+    r1 = experts_q[1.0]
+    cov, per_expert = selection_covariance(g, r1, written)
+    gw, rw = g[:, written], r1[:, written]
     prior = relation_prior_greedy(writing, kg)
+    known = known_correctly(panel)
     split = {}
     if model_greedy is not None:
         for name, mask in (("written", written), ("unwritten", ~written)):
             split[f"model_greedy_on_{name}"] = float(model_greedy[mask].mean()) if mask.any() else None
-            split[f"best_expert_on_{name}"] = float(experts_q[:, mask].mean(axis=1).max()) if mask.any() else None
+            split[f"best_expert_on_{name}"] = (max(float(a[:, mask].mean(axis=1).max()) for a in experts_q.values())
+                                               if mask.any() else None)
     return {
-        "ceiling": selection_ceiling(num_experts, coverage),
-        "known_by_any": float(known_correctly(panel).mean()),
+        "ceiling": float(np.where(known, 1.0, prior).mean()),
+        "theory_ceiling": selection_ceiling(num_experts, coverage),
+        "known_by_any": float(known.mean()),
         "selection_covariance": cov,
         "selection": {
             "queries_written": int(written.sum()),

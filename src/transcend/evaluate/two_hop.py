@@ -19,9 +19,11 @@ a -r1-> b -r2-> c (one in a generated graph). Scores are per question.
   It is what a learner that memorised the two-hop format without composing
   could do; the model's accuracy on the questions both priors get wrong
   (``beyond_priors``) is the cleanest measure of composition.
-* **Experts**: expert i answers a question it holds both edges of; otherwise
-  it guesses from its own distribution of r2's tails (as every expert does
-  with a query it holds nothing for).
+* **Experts**: expert i answers a question it holds both edges of (rightly:
+  its edges are true); otherwise it guesses from its own distribution of r2's
+  tails, decoded by the rule every answerer is scored by (at tau its counts
+  raised to 1/tau and renormalised, at tau = 0 its most common tails, ties
+  split), as every expert does with a query it holds nothing for.
 """
 
 from __future__ import annotations
@@ -168,26 +170,37 @@ def direct_connection_baseline(q: Questions, kg: KnowledgeGraph) -> tuple[np.nda
     return acc, linked
 
 
-def expert_two_hop_accuracy(q: Questions, kg: KnowledgeGraph, areas: np.ndarray) -> np.ndarray:
-    """Accuracy of each expert (one per cluster) on each question, shape (experts, questions)."""
+def expert_two_hop_accuracy(q: Questions, kg: KnowledgeGraph, areas: np.ndarray, temperatures: list[float] = (0.0,)
+                            ) -> dict[float, np.ndarray]:
+    """Per temperature, the accuracy of each expert (one per cluster) on each question, (experts, questions)."""
     k = int(areas.max()) + 1
     V = kg.num_entities
-    out = np.zeros((k, len(q)))
     paths = q.paths
+    answers = np.unique(q.path_question.astype(np.int64) * V + paths.c)
+    aq, ac = answers // V, answers % V  # distinct (question, correct answer)
+    ar2 = q.r2[aq].astype(np.int64)
+    out = {tau: np.zeros((k, len(q))) for tau in temperatures}
     for i in range(k):
         mine = areas == i
         key = kg.rels[mine].astype(np.int64) * V + kg.tails[mine]
         uniq, cnt = np.unique(key, return_counts=True)
-        per_rel = np.bincount(kg.rels[mine], minlength=len(kg.relations))
-        # P(guess = c) for each path from expert i's tails of r2, or 1 if it holds both edges.
-        pk = paths.r2.astype(np.int64) * V + paths.c
-        pos = np.minimum(np.searchsorted(uniq, pk), max(len(uniq) - 1, 0))
-        guess = np.where((len(uniq) > 0) & (uniq[pos] == pk), cnt[pos], 0) / np.maximum(per_rel[paths.r2], 1)
-        knows = mine[paths.edge1] & mine[paths.edge2]
-        p = np.where(knows, 1.0, guess)
-        acc = np.zeros(len(q))
-        np.add.at(acc, q.path_question, p)  # distinct answers of a question are disjoint events
-        out[i] = np.minimum(acc, 1.0)
+        rel_of = uniq // V
+        top = np.zeros(len(kg.relations))
+        np.maximum.at(top, rel_of, cnt)
+        knows = np.zeros(len(q), bool)
+        knows[q.path_question[mine[paths.edge1] & mine[paths.edge2]]] = True
+        pos = np.minimum(np.searchsorted(uniq, ar2 * V + ac), max(len(uniq) - 1, 0))
+        c_right = np.where((len(uniq) > 0) & (uniq[pos] == ar2 * V + ac), cnt[pos] if len(uniq) else 0, 0)
+        for tau in temperatures:
+            if tau == 0:
+                w_all, w_right = (cnt == top[rel_of]).astype(float), (c_right == top[ar2]) & (c_right > 0)
+            else:
+                w_all = np.exp((np.log(cnt) - np.log(top[rel_of])) / tau)
+                w_right = np.where(c_right > 0, np.exp((np.log(np.where(c_right > 0, c_right, 1.0))
+                                                        - np.log(np.maximum(top[ar2], 1))) / tau), 0.0)
+            z = np.bincount(rel_of, weights=w_all, minlength=len(kg.relations))
+            guess = np.bincount(aq, weights=w_right / np.maximum(z[ar2], 1e-300), minlength=len(q))
+            out[tau][i] = np.where(knows, 1.0, np.minimum(guess, 1.0))
     return out
 
 

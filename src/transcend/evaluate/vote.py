@@ -8,10 +8,12 @@
   k = 1 is sampling at τ = 1; as k grows it tends to the model's mode.
 - **training-time vote**: greedy decoding of the same model (the mode of the
   learnt mixture: the vote the training objective already took).
-- **experts' explicit vote**: every expert answers from its own copy of the
-  graph (one vote, split across the tails it holds for the query); the
-  plurality wins, ties split evenly. A query nobody holds an answer for gets
-  the most common tail of its relation among all the experts' beliefs.
+- **experts' explicit vote**: every expert answers as it is scored alone
+  (``evaluate/experts_eval.py``, greedy): one vote, split evenly across its
+  modes — of the tails it holds for the query, weighted as it writes them, or
+  where it holds none, of the query's relation's tails among its own beliefs. The plurality
+  wins, ties split evenly. A query no expert can answer at all gets the most
+  common tails of its relation among all the experts' beliefs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 
 from transcend.corpus.render import prompt_tokens
 from transcend.corpus.tokenizer import ENTITY_OFFSET
-from transcend.evaluate.ideal import relation_prior_accuracy
+from transcend.evaluate.ideal import weighted_unique, relation_prior_accuracy
 from transcend.evaluate.model_eval import answer_logits
 from transcend.experts.panel import ExpertPanel
 from transcend.world.kg import KnowledgeGraph
@@ -76,18 +78,45 @@ def inference_vote_accuracy(probs: torch.Tensor, kg: KnowledgeGraph, ks: list[in
     return out
 
 
+def _modes(key: np.ndarray, E: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted observations keyed ``group * E + tail``: each group's modes, as (group, tail, 1/ties)."""
+    uniq, count = weighted_unique(key, weights)
+    grp = uniq // E
+    starts = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
+    top = np.repeat(np.maximum.reduceat(count, starts), np.diff(np.r_[starts, len(count)]))
+    mode = count == top
+    ties = np.bincount(np.searchsorted(grp[starts], grp[mode]), minlength=len(starts))
+    g, t = grp[mode], uniq[mode] % E
+    return g, t, 1.0 / ties[np.searchsorted(grp[starts], g)]
+
+
 def experts_vote_accuracy(panel: ExpertPanel) -> np.ndarray:
-    """Per-query accuracy of the plurality of the experts' own answers (one vote per expert)."""
+    """Per-query accuracy of the plurality of the experts' own greedy answers (one vote per expert)."""
     kg = panel.kg
     qh, qr = kg.queries
-    nq, E = len(qh), kg.num_entities
+    nq, E, R = len(qh), kg.num_entities, len(kg.relations)
+    expert, rels, tails = (panel.expert.astype(np.int64), panel.rels.astype(np.int64), panel.tails.astype(np.int64))
     q = kg.query_key(panel.heads, panel.rels)
     ok = q >= 0
-    q, expert, tail = q[ok].astype(np.int64), panel.expert[ok].astype(np.int64), panel.tails[ok].astype(np.int64)
-    held = np.unique(expert * nq + q, return_inverse=True, return_counts=True)
-    weight = 1.0 / held[2][held[1].ravel()]  # an expert's vote split across the tails it holds
-    keys, inv = np.unique(q * E + tail, return_inverse=True)
-    w = np.bincount(inv.ravel(), weights=weight)
+    # Held queries: each expert's modes among the tails it holds for the query.
+    wp = panel.write_prob  # an expert's answers weighted as it writes them, as when it is scored alone
+    eq, vt, vw = _modes((expert[ok] * nq + q[ok]) * E + tails[ok], E, wp[ok])
+    votes_q, votes_t, votes_w = [eq % nq], [vt], [vw]
+    # Other queries: each expert's modes among its tails of the query's relation.
+    er, rt, rw = _modes((expert * R + rels) * E + tails, E, wp)
+    held = np.zeros(panel.num_experts * nq, bool)
+    held[eq] = True
+    miss = np.flatnonzero(~held)
+    miss_er = (miss // nq) * R + qr[miss % nq]
+    lo, hi = np.searchsorted(er, miss_er), np.searchsorted(er, miss_er, side="right")
+    n = hi - lo
+    rows = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())
+    votes_q.append(np.repeat(miss % nq, n))
+    votes_t.append(rt[rows])
+    votes_w.append(rw[rows])
+    vq, vt, vw = (np.concatenate(v) for v in (votes_q, votes_t, votes_w))
+    keys, inv = np.unique(vq * E + vt, return_inverse=True)
+    w = np.bincount(inv.ravel(), weights=vw)
     kq, kt = keys // E, keys % E
     top = np.zeros(nq)
     np.maximum.at(top, kq, w)

@@ -1,0 +1,125 @@
+"""Every config field is a flag; `transcend config` prints a config that loads back to the same run."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from transcend import __version__
+from transcend.cli import build_parser, config_from_args, main
+from transcend.config import MODES, RunConfig
+from transcend.experiments.registry import EXPERIMENTS, get_experiment
+from transcend.flags import config_fields
+
+
+def _cfg(argv: list[str]) -> RunConfig:
+    args = build_parser().parse_args(argv)
+    return config_from_args(args, args.mode)
+
+
+def _options(parser: argparse.ArgumentParser, *path: str) -> dict[str, argparse.Action]:
+    for name in path:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    return {o: a for a in parser._actions for o in a.option_strings}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_field_of_the_mode_is_a_flag_with_its_doc(mode):
+    options = _options(build_parser(), "run", mode)
+    for info in config_fields(RunConfig, instance=RunConfig(mode=mode)):
+        if info.path == "mode":  # the subcommand
+            continue
+        other_mode = any(info.doc.startswith(f"{m.capitalize()} only") for m in MODES if m != mode)
+        if other_mode or (info.path.startswith("two_hop.") and mode != "generalization"):
+            assert f"--{info.path}" not in options, info.path
+            continue
+        assert f"--{info.path}" in options, info.path
+        assert info.doc and info.doc.split(" (default")[0] in options[f"--{info.path}"].help.replace("%%", "%")
+
+
+def test_dotted_flags_set_the_run_config():
+    cfg = _cfg(["run", "denoising", "--training.lr", "0.003", "--model.n_layer", "3",
+                "--eval.temperatures", "0,1", "--experts", "3", "--coverage", "0.5", "--steps", "7"])
+    assert cfg.training.lr == 0.003 and cfg.model.n_layer == 3 and cfg.eval.temperatures == [0.0, 1.0]
+    assert (cfg.experts.experts, cfg.experts.coverage, cfg.training.steps) == (3, 0.5, 7)  # the short flags
+    gen = _cfg(["run", "generalization", "--cot", "--two_hop.repeat", "2", "--two-hop", "40"])
+    assert gen.two_hop.cot and gen.two_hop.repeat == 2 and gen.two_hop.train == 40
+    assert not _cfg(["run", "generalization", "--no-two_hop.cot"]).two_hop.cot
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_printed_config_runs_as_the_default_run(mode, tmp_path, capsys):
+    assert main(["config", mode]) == 0
+    path = tmp_path / "c.toml"
+    path.write_text(capsys.readouterr().out)
+    assert RunConfig.load(path).hash() == RunConfig(mode=mode).hash()
+    assert _cfg(["run", mode, "--config", str(path)]).hash() == _cfg(["run", mode]).hash() \
+        == RunConfig(mode=mode).hash()
+    text = path.read_text()
+    assert "# Peak learning rate" in text and "# entities = ...  (unset)" in text  # every field, documented
+
+
+def test_explicit_flags_override_the_config_file_field_by_field(tmp_path, capsys):
+    main(["config", "selection", "--training.lr", "0.001", "--model.n_layer", "3", "--alpha", "0.5"])
+    path = tmp_path / "c.toml"
+    path.write_text(capsys.readouterr().out)
+    cfg = _cfg(["run", "selection", "--config", str(path), "--training.lr", "0.002"])
+    assert cfg.training.lr == 0.002 and cfg.model.n_layer == 3 and cfg.experts.alpha == 0.5
+
+
+def test_scale_sizes_the_whole_run_and_preset_only_the_world():
+    tiny = _cfg(["run", "denoising", "--scale", "tiny"])
+    assert tiny.hash() == RunConfig.for_scale("tiny").hash()
+    assert tiny.world.preset == "tiny" and tiny.model.n_layer == 1 and tiny.training.steps == 40
+    world_only = _cfg(["run", "denoising", "--preset", "tiny"])
+    assert world_only.world.preset == "tiny" and world_only.model.n_layer == RunConfig().model.n_layer
+
+
+@pytest.mark.parametrize("argv", [["run", "denoising", "--cov", "0.5"], ["run", "denoising", "--training.l", "1"],
+                                  ["run", "denoising", "--alpha", "0.5"],  # a selection field
+                                  ["run", "denoising", "--model.n_layer", "two"]])
+def test_abbreviated_unknown_or_malformed_flags_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(argv)
+    assert e.value.code == 2
+
+
+def test_nonsense_together_is_warned(capsys):
+    assert RunConfig().warnings() == []
+    cfg = _cfg(["run", "denoising", "--steps", "60", "--training.warmup_steps", "100"])
+    assert any("never reaches its peak" in w for w in cfg.warnings())
+    assert main(["config", "denoising", "--steps", "60"]) == 0
+    assert "warning: training.warmup_steps (100) >= training.steps (60)" in capsys.readouterr().err
+
+
+def test_version_and_the_list_of_experiments(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"transcend {__version__}"
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name in EXPERIMENTS:
+        assert f"{name} {' '.join(get_experiment(name).description.split())}" in out
+
+
+def test_chess_seed_has_help():
+    for verb in ("play", "reproduce"):
+        assert _options(build_parser(), "chess", verb)["--seed"].help
+
+
+def test_single_run_lands_in_the_results_store(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "denoising", "--scale", "tiny", "--training.lr", "0.003", "--model.n_layer", "2",
+                 "--experts", "3", "--json", "--quiet"])
+    assert code == 0
+    m = json.loads(capsys.readouterr().out)
+    saved = RunConfig.load(Path(m["run_dir"]) / "config.toml")
+    assert saved.training.lr == 0.003 and saved.model.n_layer == 2 and saved.experts.experts == 3
+    assert main(["results", "--csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("run,1,")  # experiment, runs, rows
+    assert main(["results", "--sql", "SELECT value FROM results WHERE experiment = 'run' AND "
+                 "metric = 'best_expert_accuracy'", "--csv"]) == 0
+    assert float(capsys.readouterr().out.splitlines()[1]) == pytest.approx(m["best_expert_accuracy"])

@@ -28,8 +28,9 @@ def test_ten_experts_transcend_at_low_temperature_only(tmp_path, capsys):
     # The recipe (Muon, sentence windows) measures 0.89-0.92x of the ideal learner at greedy
     # (docs/learner.md); this bound catches a regression of the recipe.
     assert greedy >= 0.87 * m["ideal_learner_accuracy"]
-    # At tau = 1 the model fits the corpus's mixture: the ideal learner at tau = 1 (measured +0.002, +0.008).
-    assert abs(m["model_accuracy"]["1.0"] - m["ideal_learner_by_temperature"]["1.0"]) <= 0.02
+    # At tau = 1 the model fits the corpus's mixture, the ideal learner at tau = 1: measured +0.008 on
+    # this seed (two threads), +0.002 on one thread, +0.025 with --seed 1 (docs/learner.md).
+    assert abs(m["model_accuracy"]["1.0"] - m["ideal_learner_by_temperature"]["1.0"]) <= 0.03
     # Theory and the ideal learner agree on the vote's strength (a reference, not a fit).
     assert abs(m["theory_accuracy"] - m["ideal_learner_accuracy"]) < 0.1
 

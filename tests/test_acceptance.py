@@ -31,14 +31,18 @@ def test_ten_experts_transcend_at_low_temperature_only(tmp_path, capsys):
     # At tau = 1 the model fits the corpus's mixture, the ideal learner at tau = 1: measured +0.008 on
     # this seed (two threads), +0.002 on one thread, +0.025 with --seed 1 (docs/learner.md).
     assert abs(m["model_accuracy"]["1.0"] - m["ideal_learner_by_temperature"]["1.0"]) <= 0.03
-    # Theory and the ideal learner agree on the vote's strength (a reference, not a fit).
-    assert abs(m["theory_accuracy"] - m["ideal_learner_accuracy"]) < 0.1
+    # The theory predicts the ideal learner (measured 0.850 vs 0.857 greedy, docs/design.md).
+    assert abs(m["theory_accuracy"] - m["ideal_learner_accuracy"]) <= 0.01
+    for t, v in m["theory_by_temperature"].items():
+        assert abs(v - m["ideal_learner_by_temperature"][t]) <= 0.015, t
 
 
 def test_one_expert_does_not_transcend(tmp_path, capsys):
     m = _metrics(tmp_path, capsys, "--experts", "1", "--coverage", "0.4")
     assert m["transcendence_gap"] <= 0.03
-    assert m["best_expert_accuracy"] == pytest.approx(0.4, abs=0.05)
+    # Scored by the rule every answerer is (greedy guesses where it holds nothing): c = 0.4 plus guesses,
+    # and the ideal learner of its own corpus is that expert (measured 0.456 both, tests/test_scoring.py).
+    assert m["best_expert_accuracy"] == pytest.approx(m["ideal_learner_accuracy"], abs=0.015)
 
 
 def test_chain_of_thought_composes_facts_across_experts(tmp_path, capsys):

@@ -18,6 +18,7 @@ import torch
 from transcend.cli import main
 from transcend.config import RunConfig
 from transcend.errors import TranscendError
+from transcend.evaluate.stats import seed_interval
 from transcend.evaluate.vote import experts_vote_accuracy, inference_vote_accuracy, plurality_correct
 from transcend.experiments.registry import EXPERIMENTS, get_experiment, scale_base
 from transcend.experiments.runner import LOG, corpus_cache, run_experiment
@@ -150,6 +151,13 @@ def test_cli_reproduce_runs_three_seeds_by_default_then_reports_intervals_over_t
     _, best = query("SELECT seed, value FROM results WHERE metric = 'best_expert_accuracy' "
                     "AND \"cfg.experts.experts\" = 10 ORDER BY seed", tmp_path)
     assert [s for s, _ in best] == [0, 1, 2] and len({v for _, v in best}) > 1  # a seed redraws the panel
+    _, gaps = query("SELECT \"cfg.experts.experts\", list(value ORDER BY seed) FROM results "
+                    "WHERE metric = 'transcendence_gap' GROUP BY 1 ORDER BY 1", tmp_path)
+    _, points = query("SELECT \"cfg.experts.experts\", n_seeds, seeds, mean, ci95_lo, ci95_hi, basis FROM seeds "
+                      "WHERE metric = 'transcendence_gap' ORDER BY 1", tmp_path)
+    for (n, values), (m, k, seeds, *iv, basis) in zip(gaps, points):
+        assert (n, k, seeds, basis) == (m, 3, "0,1,2", "seeds")
+        assert iv == pytest.approx(list(seed_interval(values)[:3]), abs=1e-12)
     # the report: one row per grid point with three seeds and a 95% interval over them, and a verdict
     page = (tmp_path / "temperature" / "report.html").read_text(encoding="utf-8")
     table = page[page.index('<table class="seeds">'):]

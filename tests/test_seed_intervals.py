@@ -103,6 +103,11 @@ def test_report_shows_mean_interval_seeds_and_the_verdict_per_grid_point(tmp_pat
     assert crossing["transcendent"] == "no"  # the mean gap is above 0, its interval is not
     assert clear["transcendent"] == "yes" and clear["model, greedy"].startswith("0.555 [")
     assert "Student-t" in page and "scipy.stats.t.interval" in page
+    # the store's table of grid points carries the same interval and verdict
+    _, seeds = query("SELECT \"cfg.experts.experts\", n_seeds, seeds, mean, ci95_lo, ci95_hi, transcendent, basis "
+                     "FROM seeds WHERE metric = 'transcendence_gap' ORDER BY 1", tmp_path)
+    assert seeds[0][:3] == (1, 3, "0,1,2") and seeds[0][3:6] == pytest.approx((iv.mean, iv.lo, iv.hi), abs=1e-12)
+    assert seeds[0][6:] == (False, "seeds") and seeds[1][6:] == (True, "seeds")
 
 
 def test_report_with_one_seed_says_the_interval_is_undefined_and_falls_back_to_the_query_bootstrap(tmp_path):
@@ -111,3 +116,6 @@ def test_report_with_one_seed_says_the_interval_is_undefined_and_falls_back_to_t
     assert wide["seeds"] == "1" and wide["gap"] == "+0.030 [n/a: 1 seed]"
     assert wide["transcendent"] == "no (1 seed: query bootstrap)"
     assert narrow["transcendent"] == "yes (1 seed: query bootstrap)"
+    _, seeds = query("SELECT n_seeds, mean, ci95_lo, ci95_hi, transcendent, basis FROM seeds "
+                     "WHERE metric = 'transcendence_gap' ORDER BY \"cfg.experts.experts\"", tmp_path)
+    assert seeds == [(1, 0.03, None, None, False, "queries"), (1, 0.03, None, None, True, "queries")]

@@ -261,9 +261,12 @@ def _add_experiment_commands(sub) -> None:
     rep.add_argument("--root", default="runs/experiments", help="experiments folder (default runs/experiments)")
     rep.add_argument("--report", action="store_true", help="write the HTML report when done")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
-    res = sub.add_parser("results", help="query every run's results with SQL (DuckDB; the view is 'results')",
+    res = sub.add_parser("results", help="query every run's results with SQL (DuckDB; tables 'results', one row "
+                                         "per number, and 'seeds', each grid point's mean and 95%% interval over "
+                                         "seeds)",
                          allow_abbrev=False)
-    res.add_argument("--sql", default=None, help="SQL over the view 'results' (default: a summary per experiment)")
+    res.add_argument("--sql", default=None, help="SQL over the tables 'results' and 'seeds' (default: a summary "
+                                                 "per experiment)")
     res.add_argument("--root", default="runs", help="folder searched for results.parquet files (default runs)")
     res.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     rpt = sub.add_parser("report", help="write an experiment's HTML report and its figures (PDF, SVG, PNG)",

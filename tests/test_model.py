@@ -5,7 +5,8 @@ import torch
 from transcend.errors import TranscendError
 from transcend.learner.model import GPT, GPTConfig
 from transcend.config import TrainingConfig
-from transcend.learner.train import Batches, load_checkpoint, lr_at, make_optimizers, train, window_starts
+from transcend.learner.train import (Batches, load_checkpoint, lr_at, make_optimizers, sentence_window, train,
+                                    window_starts)
 
 
 def test_forward_shape_and_causality():
@@ -50,7 +51,8 @@ def test_batches_are_a_function_of_step():
     x2, y2 = Batches(stream, block_size=8, batch_size=4, seed=3)(7)
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert (x1[:, 0] == 1).all()  # windows start at paragraph boundaries
-    assert torch.equal(x1[:, 1:], y1[:, :-1])
+    target = y1[:, :-1] != -100
+    assert torch.equal(x1[:, 1:][target], y1[:, :-1][target])
 
 
 def test_windows_cover_every_token_of_long_paragraphs():
@@ -60,12 +62,31 @@ def test_windows_cover_every_token_of_long_paragraphs():
     sentence = [5] * 9 + [dot]
     stream = np.array([1] + sentence * 30 + [1] + [6] * 300 + [1, 5, dot], dtype=np.int64)
     for ids in ((dot,), ()):
-        starts = window_starts(stream, block, ids)
-        assert stream[starts[0]] == 1
-        last_start = starts[np.searchsorted(starts, np.arange(len(stream)), side="right") - 1]
-        assert ((np.arange(len(stream)) - last_start) <= block // 2).all()  # <= half a window back: inside one
-    with_dots = set(window_starts(stream, block, (dot,)).tolist())
-    assert {0} | {1 + 10 * k for k in range(1, 30)} <= with_dots  # the paragraph and each later sentence
+        sentence, other = window_starts(stream, block, ids)
+        starts = np.union1d(sentence, other)
+        assert stream[sentence[0] - 1] == 1
+        last_start = starts[np.searchsorted(starts, np.arange(1, len(stream)), side="right") - 1]
+        assert ((np.arange(1, len(stream)) - last_start) <= block // 2).all()  # <= half a window back: inside one
+    sentence, _ = window_starts(stream, block, (dot,))
+    assert {1} | {1 + 10 * k for k in range(1, 30)} <= set(sentence.tolist())  # the paragraph and each later sentence
+
+
+def test_each_pass_starts_one_window_at_every_sentence_after_the_separator():
+    """A pass over the windows (consecutive batches) starts exactly one at each sentence, led by the
+    paragraph separator as a query prompt is, so each write is trained on in the prompt's context alike."""
+    dot = 7
+    stream = np.array([1, 5, 6, dot, 8, 9, dot, 1, 5, 5, 6, dot, 4, dot] * 5, dtype=np.int64)
+    b = Batches(stream, block_size=8, batch_size=3, seed=2, boundary_ids=(dot,))
+    n = len(b.starts)
+    assert b.leads_eos.all() and n == 20  # four sentences per repeat, nothing longer than half a window
+    seen = np.concatenate([b(step)[0].numpy() for step in range(-(-2 * n // 3))])[:2 * n]
+    sentence_heads = {(5, 6), (8, 9), (5, 5), (4, dot)}
+    assert (seen[:, 0] == 1).all() and {tuple(r[1:3]) for r in seen} == sentence_heads
+    first, second = seen[:n], seen[n:]
+    assert sorted(map(tuple, first)) == sorted(map(tuple, second))  # each pass holds the same windows once
+    assert not np.array_equal(first, second)  # in a new order
+    assert sentence_window(stream, 64, (dot,)) == 8  # longest stretch 4 tokens (5 5 6 .) + its lead -> 8
+    assert sentence_window(stream, 4, (dot,)) == 4  # at most the block
 
 
 def test_muon_trains_the_hidden_matrices_and_adamw_the_rest():

@@ -231,10 +231,16 @@ class ModelConfig:
 
 @dataclass
 class TrainingConfig:
-    # Optimizer steps.
-    steps: int = 3000
+    # Optimizer steps (0 = derived from the corpus: training.passes passes over its training windows).
+    steps: int = 0
+    # Passes over the corpus's training windows when training.steps is 0 (each pass starts one window at
+    # every sentence, so every write is seen this many times in a query prompt's context).
+    passes: float = 3.5
     # Windows per step.
-    batch_size: int = 16
+    batch_size: int = 64
+    # Tokens per training window (0 = derived from the corpus: the smallest power of two that holds its
+    # longest sentence after the separator, at most model.block_size).
+    window: int = 0
     # Optimizer: "muon" (Muon on the model's hidden matrices, AdamW on the rest) or "adamw" (AdamW on all).
     optimizer: str = "muon"
     # Peak learning rate of AdamW, reached after the warm-up, then cosine decay.
@@ -256,14 +262,18 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self, "training.")
-        for name in ("steps", "batch_size", "checkpoint_every", "gradient_accumulation"):
+        for name in ("batch_size", "checkpoint_every", "gradient_accumulation"):
             _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
+        _check(self.steps >= 0, f"training.steps must be 0 (derived from the corpus) or positive, got {self.steps}.")
+        _check(self.passes > 0, f"training.passes must be positive, got {self.passes}.")
         _check(self.optimizer in ("muon", "adamw"),
                f"training.optimizer must be 'muon' or 'adamw', got {self.optimizer!r}.")
         _check(self.lr > 0, f"training.lr must be positive, got {self.lr}.")
         _check(self.muon_lr > 0, f"training.muon_lr must be positive, got {self.muon_lr}.")
         _check(0 <= self.min_lr_ratio <= 1, f"training.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}.")
         _check(self.warmup_steps >= 0, f"training.warmup_steps must be >= 0, got {self.warmup_steps}.")
+        _check(self.window == 0 or self.window >= 2,
+               f"training.window must be 0 (derived from the corpus) or at least 2 tokens, got {self.window}.")
         _check(self.grad_clip >= 0, f"training.grad_clip must be >= 0, got {self.grad_clip}.")
 
 
@@ -403,7 +413,7 @@ class RunConfig:
         """Settings that are valid one by one but make no sense together (each a sentence)."""
         out = []
         t = self.training
-        if t.warmup_steps >= t.steps:
+        if t.steps and t.warmup_steps >= t.steps:
             out.append(f"training.warmup_steps ({t.warmup_steps}) >= training.steps ({t.steps}): the learning rate "
                        "never reaches its peak; lower the warm-up.")
         if self.corpus.paragraphs < self.experts.experts:

@@ -24,7 +24,7 @@ from transcend import __version__
 from transcend.config import RunConfig
 from transcend.corpus.render import render_text, render_tokens, vocabulary_words
 from transcend.corpus.store import Corpus, load_corpus, write_corpus
-from transcend.corpus.tokenizer import build_tokenizer
+from transcend.corpus.tokenizer import EOS_ID, build_tokenizer
 from transcend.errors import TranscendError, strict_json
 from transcend.runlock import locked
 from transcend.evaluate.experts_eval import best_expert, expert_accuracy, stacked
@@ -44,7 +44,7 @@ from transcend.experts.writing import write_paragraphs
 from transcend.learner.log import LOG as TRAIN_LOG, TrainLog
 from transcend.learner import hf
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import CHECKPOINT, pick_device, train
+from transcend.learner.train import CHECKPOINT, pick_device, resolved, train
 from transcend.theory import (denoising_wrong_rate, majority_vote_accuracy, plurality_accuracy,
                               selection_vote_accuracy)
 from transcend.world.kg import KnowledgeGraph, generate_graph
@@ -335,7 +335,9 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
             f"{corpus.manifest['num_queries']} queries")
 
         model, stream, special, scorer = build_learner(cfg, kg, panel, corpus)
-        tc = cfg.training
+        tc = resolved(cfg.training, stream, model.cfg.block_size, special.get("boundary_ids", ()),
+                      eos_id=special.get("eos_id", EOS_ID))
+        log(f"training: {tc.steps} steps of {tc.batch_size} windows of {tc.window} tokens")
         t = time.perf_counter()
         result = train(model, stream, tc, out / "checkpoints", seed=cfg.seed,
                        resume=(out / "checkpoints" / CHECKPOINT).is_file(), device=device, progress=progress,
@@ -357,7 +359,8 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
         timings["eval_s"] = time.perf_counter() - t
         metrics["training"] = {"final_loss": float(np.mean(result["losses"][-20:])),
                                "tokens_per_s_last_session": result["tokens_per_s"],
-                               "parameters": model.num_params(), "steps": tc.steps}
+                               "parameters": model.num_params(), "steps": tc.steps,
+                               "window": tc.window, "batch_size": tc.batch_size}
         metrics["timings"] = timings
         metrics["run_dir"] = str(out)
         metrics["config_hash"] = cfg.hash()

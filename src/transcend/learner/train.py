@@ -14,7 +14,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
@@ -71,45 +71,101 @@ def lr_at(step: int, cfg: TrainingConfig) -> float:
 
 
 def window_starts(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, ...] = (), *,
-                  eos_id: int = EOS_ID) -> np.ndarray:
-    """Where training windows may start: at every paragraph start (``eos_id``), after every token in
-    ``boundary_ids`` (a sentence's end), and every ``block_size // 2`` tokens inside any stretch longer
-    than that, so each token is inside some window with at least half a window of context before it."""
-    is_start = stream == eos_id
+                  eos_id: int = EOS_ID) -> tuple[np.ndarray, np.ndarray]:
+    """Where training windows start: (sentence starts, other starts).
+
+    A sentence start is the first token of a paragraph (after ``eos_id``) or of a sentence (after a token
+    in ``boundary_ids``, a sentence's end); the other starts lie every ``block_size // 2`` tokens inside any
+    stretch between sentence starts longer than that, so each token is inside some window with at least
+    half a window of context before it."""
+    stream = np.asarray(stream)
+    after = np.r_[True, stream[:-1] == eos_id]
     if boundary_ids:
-        is_start[1:] |= np.isin(stream[:-1], boundary_ids)
-    starts = np.flatnonzero(is_start)
-    if len(starts) == 0:
-        return starts
+        after[1:] |= np.isin(stream[:-1], boundary_ids)
+    sentence = np.flatnonzero(after & (stream != eos_id))
+    if len(sentence) == 0:
+        return sentence, sentence
     half = max(1, block_size // 2)
-    ends = np.r_[starts[1:], len(stream)]
-    extra = [np.arange(a + half, b, half) for a, b in zip(starts, ends) if b - a > half]
-    return np.unique(np.concatenate([starts, *extra])) if extra else starts
+    ends = np.r_[sentence[1:], len(stream)]
+    extra = [np.arange(a + half, b, half) for a, b in zip(sentence, ends) if b - a > half]
+    other = np.concatenate(extra) if extra else np.zeros(0, dtype=sentence.dtype)
+    return sentence, other
+
+
+def sentence_window(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, ...] = (), *,
+                    eos_id: int = EOS_ID) -> int:
+    """The training window a corpus needs: the smallest power of two that holds its longest sentence (or
+    paragraph, without sentence ends) after one leading separator, at most ``block_size``.
+
+    Every sentence then fits whole in the window that starts at it, after the separator, as a query's
+    prompt and answer do; anything longer is only context for the one query the prompt asks, which is
+    why the window is no longer: a shorter window spends more of each step on sentences in the prompt's
+    own context (see ``Batches``)."""
+    sentence, _ = window_starts(stream, 1 << 30, boundary_ids, eos_id=eos_id)
+    if len(sentence) == 0:
+        return block_size
+    longest = int(np.diff(np.r_[sentence, len(stream)]).max())
+    return int(min(block_size, 1 << math.ceil(math.log2(longest + 1))))
+
+
+def resolved(cfg: TrainingConfig, stream: np.ndarray, block_size: int, boundary_ids: tuple[int, ...] = (), *,
+             eos_id: int = EOS_ID) -> TrainingConfig:
+    """``cfg`` with what it leaves to the corpus filled in: the window (``sentence_window``) and the steps
+    (``cfg.passes`` passes over the windows, at ``batch_size * gradient_accumulation`` windows a step)."""
+    window = cfg.window or sentence_window(stream, block_size, boundary_ids, eos_id=eos_id)
+    steps = cfg.steps
+    if not steps:
+        sentence, other = window_starts(stream, window, boundary_ids, eos_id=eos_id)
+        steps = max(1, math.ceil(cfg.passes * (len(sentence) + len(other))
+                                 / (cfg.batch_size * cfg.gradient_accumulation)))
+    return replace(cfg, window=window, steps=steps)
 
 
 class Batches:
-    """Windows of ``block_size + 1`` tokens starting at sentence boundaries (``window_starts``), padded at
-    the end of the stream; a window runs on across sentence and paragraph ends (packing).
+    """Windows of ``block_size`` tokens at the starts of ``window_starts``, each led by one more token:
+    ``eos_id`` before a sentence start, the stream's own token before any other start; padded at the end
+    of the stream. A window runs on across sentence and paragraph ends (packing).
+
+    Leading every sentence start with the paragraph separator makes each sentence, once per pass, the
+    first sentence after ``eos_id`` with nothing else before it: exactly the context of a query prompt
+    (``<|endoftext|> The {relation} of {head} is``). So the model's answer to a prompt is trained on every
+    write of the query alike -- the mixture the ideal learner counts -- and not only on the writes that
+    happen to open a paragraph (later sentences are also trained on in the context of their paragraph).
 
     ``eos_id``/``pad_id``: the paragraph separator and the padding of another tokenizer (a Hugging Face model's)."""
 
     def __init__(self, stream: np.ndarray, block_size: int, batch_size: int, seed: int, *,
                  eos_id: int = EOS_ID, pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = ()):
-        self.stream = np.r_[stream, np.full(block_size + 1, pad_id)].astype(np.int64)
+        # One separator before the stream, so that a start at position 0 has a token to lead with.
+        self.stream = np.r_[eos_id, stream, np.full(block_size, pad_id)].astype(np.int64)
         self.num_tokens = len(stream)
-        self.starts = window_starts(np.asarray(stream), block_size, boundary_ids, eos_id=eos_id)
-        if len(self.starts) == 0:
+        sentence, other = window_starts(np.asarray(stream), block_size, boundary_ids, eos_id=eos_id)
+        if len(sentence) == 0:
             raise TranscendError("the corpus holds no paragraphs to train on.")
-        self.block_size, self.batch_size, self.seed = block_size, batch_size, seed
+        self.starts = np.r_[sentence, other]
+        self.leads_eos = np.r_[np.ones(len(sentence), bool), np.zeros(len(other), bool)]
+        self.block_size, self.batch_size, self.seed, self.eos_id = block_size, batch_size, seed, eos_id
+        self._order: tuple[int, np.ndarray] | None = None
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The order of the windows in one pass (epoch) over them: a permutation drawn from (seed, epoch)."""
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.seed, 0x7472, epoch]).permutation(len(self.starts)))
+        return self._order[1]
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, 0x7472, step])
-        starts = self.starts[rng.integers(0, len(self.starts), size=self.batch_size)]
-        pos = starts[:, None] + np.arange(self.block_size + 1)
+        # Batch ``step`` holds windows step * batch_size ... of the sequence of passes, each pass a permutation
+        # of all windows: every window (so every write's prompt-like context) is seen equally often.
+        k = step * self.batch_size + np.arange(self.batch_size)
+        n = len(self.starts)
+        pick = np.concatenate([self.order(e)[k[k // n == e] % n] for e in np.unique(k // n)])
+        starts = self.starts[pick]
+        pos = starts[:, None] + np.arange(self.block_size + 1)  # positions in self.stream: start - 1 .. start + block - 1
         rows = self.stream[pos]
+        rows[self.leads_eos[pick], 0] = self.eos_id
         x = torch.from_numpy(rows[:, :-1])
         y = torch.from_numpy(rows[:, 1:].copy())
-        y[torch.from_numpy(pos[:, 1:] >= self.num_tokens)] = -100  # padding is not a target
+        y[torch.from_numpy(pos[:, 1:] > self.num_tokens)] = -100  # padding is not a target
         return x, y
 
 
@@ -176,6 +232,9 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
     With ``cfg.gradient_accumulation = a`` a step sums the gradients of ``step_loss(step * a + i)``, i < a
     (the batches stay a pure function of the index). ``log`` gets one row per step.
     """
+    if cfg.steps < 1:
+        raise TranscendError("training.steps is 0 (derived from the corpus) where nothing derives it; set "
+                             "training.steps to at least 1.")
     optims = make_optimizers(model, cfg, device)
     start, losses = 0, []
     if resume:
@@ -253,7 +312,11 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *
     """
     device = device or torch.device("cpu")
     model.to(device)
-    batches = Batches(stream, model.cfg.block_size, cfg.batch_size, seed, eos_id=eos_id, pad_id=pad_id,
+    cfg = resolved(cfg, stream, model.cfg.block_size, boundary_ids, eos_id=eos_id)
+    if cfg.window > model.cfg.block_size:
+        raise TranscendError(f"training.window ({cfg.window}) exceeds model.block_size ({model.cfg.block_size}); "
+                             "lower the window or raise the block size.")
+    batches = Batches(stream, cfg.window, cfg.batch_size, seed, eos_id=eos_id, pad_id=pad_id,
                       boundary_ids=boundary_ids)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
 

@@ -76,8 +76,8 @@ def window_starts(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, 
 
     A sentence start is the first token of a paragraph (after ``eos_id``) or of a sentence (after a token
     in ``boundary_ids``, a sentence's end); the other starts lie every ``block_size // 2`` tokens inside any
-    stretch between sentence starts longer than that, so each token is inside some window with at least
-    half a window of context before it."""
+    stretch between sentence starts longer than a window, so each token is inside the window of its own
+    sentence or inside one with at least half a window of context before it."""
     stream = np.asarray(stream)
     after = np.r_[True, stream[:-1] == eos_id]
     if boundary_ids:
@@ -87,7 +87,7 @@ def window_starts(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, 
         return sentence, sentence
     half = max(1, block_size // 2)
     ends = np.r_[sentence[1:], len(stream)]
-    extra = [np.arange(a + half, b, half) for a, b in zip(sentence, ends) if b - a > half]
+    extra = [np.arange(a + half, b, half) for a, b in zip(sentence, ends) if b - a > block_size]
     other = np.concatenate(extra) if extra else np.zeros(0, dtype=sentence.dtype)
     return sentence, other
 

@@ -189,12 +189,17 @@ class TwoHopConfig:
 
 @dataclass
 class CorpusConfig:
-    # Paragraphs written in total, split evenly across experts.
-    paragraphs: int = 20_000
+    # Paragraphs written in total, split evenly across experts (0 = derived: corpus.writes_per_query writes
+    # per query on average, whatever the graph's paragraph length).
+    paragraphs: int = 0
+    # Sentences per query of the graph, on average, when corpus.paragraphs is 0.
+    writes_per_query: float = 25.0
 
     def __post_init__(self) -> None:
         check_field_types(self, "corpus.")
-        _check(self.paragraphs >= 1, f"paragraphs must be at least 1, got {self.paragraphs}.")
+        _check(self.paragraphs >= 0, f"corpus.paragraphs must be 0 (derived from the graph) or positive, "
+                                     f"got {self.paragraphs}.")
+        _check(self.writes_per_query > 0, f"corpus.writes_per_query must be positive, got {self.writes_per_query}.")
 
 
 @dataclass
@@ -205,7 +210,7 @@ class ModelConfig:
     n_head: int = 4
     # Width of the residual stream.
     n_embd: int = 128
-    # Context length of a training window, in tokens.
+    # The model's context length in tokens (its positions); training windows are training.window long.
     block_size: int = 64
     # Learner: gpt (the lab's, default), hf:DIR (a local transformers causal LM, fine-tuned) or hf-config:ARCH.
     model: str | None = None
@@ -416,7 +421,7 @@ class RunConfig:
         if t.steps and t.warmup_steps >= t.steps:
             out.append(f"training.warmup_steps ({t.warmup_steps}) >= training.steps ({t.steps}): the learning rate "
                        "never reaches its peak; lower the warm-up.")
-        if self.corpus.paragraphs < self.experts.experts:
+        if 0 < self.corpus.paragraphs < self.experts.experts:
             out.append(f"corpus.paragraphs ({self.corpus.paragraphs}) < experts.experts ({self.experts.experts}): "
                        "some experts write nothing.")
         if self.world.triples is not None and self.world.entities is not None:

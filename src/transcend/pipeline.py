@@ -10,6 +10,7 @@ metrics), an interrupted training resumes from its last checkpoint with
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -86,7 +87,8 @@ def check_fits_in_memory(cfg: RunConfig, kg: KnowledgeGraph) -> None:
     except (ValueError, OSError, AttributeError):
         return  # the platform does not say: nothing to check against
     heads = max(len(np.unique(kg.heads)), 1)
-    sentences = cfg.corpus.paragraphs * max(kg.num_edges / heads, 1.0)
+    sentences = (cfg.corpus.paragraphs * max(kg.num_edges / heads, 1.0) if cfg.corpus.paragraphs
+                 else cfg.corpus.writes_per_query * len(kg.queries[0]))
     need = {"experts.experts (--experts)": cfg.experts.experts * kg.num_edges * BYTES_PER_BELIEF,
             "corpus.paragraphs (--paragraphs)": sentences * BYTES_PER_SENTENCE}
     for name, size in need.items():
@@ -147,11 +149,40 @@ def build_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: P
         return _write_corpus_of(cfg, kg, panel, path, corpus_hash)
 
 
+def corpus_paragraphs(cfg: RunConfig, panel: ExpertPanel) -> int:
+    """Paragraphs the corpus holds: ``corpus.paragraphs``, or (0) as many as give each query of the graph
+    ``corpus.writes_per_query`` sentences on average.
+
+    An expert's paragraph is one of its (head) groups of beliefs, drawn in proportion to the chance that it
+    is not empty, each belief written with its ``write_prob`` (``write_paragraphs``): it holds on average
+    sum(write_prob) / sum(P(not empty)) sentences over the expert's groups. Paragraphs are split evenly
+    across experts (by cluster size in the generalization mode), so the corpus's sentences per paragraph
+    is the mean of that over experts, weighted the same way."""
+    if cfg.corpus.paragraphs:
+        return cfg.corpus.paragraphs
+    key = panel.expert.astype(np.int64) * panel.kg.num_entities + panel.heads
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    wp = np.asarray(panel.write_prob, np.float64)
+    written = np.add.reduceat(wp, first)
+    nonempty = 1 - np.exp(np.add.reduceat(np.log1p(-np.minimum(wp, 1 - 1e-12)), first))
+    nonempty[np.add.reduceat(wp >= 1, first) > 0] = 1.0
+    e = panel.expert[first]
+    n = panel.num_experts
+    s_e, p_e = np.bincount(e, written, n), np.bincount(e, nonempty, n)
+    weights = (np.asarray(panel.cluster_sizes, np.float64) if isinstance(panel, GeneralizationPanel)
+               else np.ones(n))
+    ok = p_e > 0
+    if not ok.any():
+        raise TranscendError("the experts can write nothing: the corpus would be empty.")
+    per_paragraph = float(np.average(s_e[ok] / p_e[ok], weights=weights[ok]))
+    return max(1, math.ceil(cfg.corpus.writes_per_query * len(panel.kg.queries[0]) / per_paragraph))
+
+
 def _write_corpus_of(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, path: Path,
                      corpus_hash: str) -> Corpus:
     if isinstance(panel, GeneralizationPanel):
         return _build_generalization_corpus(cfg, kg, panel, path, corpus_hash)
-    writing = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed)
+    writing = write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed)
     if writing.num_sentences == 0:
         raise TranscendError("the experts wrote nothing: the corpus would be empty; raise --paragraphs.")
     tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
@@ -162,7 +193,7 @@ def _write_corpus_of(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, pat
 def _build_generalization_corpus(cfg: RunConfig, kg: KnowledgeGraph, panel: GeneralizationPanel, path: Path,
                                  corpus_hash: str) -> Corpus:
     """One-hop paragraphs (experts weighted by their cluster's size) and the training two-hop facts, phrased."""
-    writing = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed, expert_weights=panel.cluster_sizes)
+    writing = write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed, expert_weights=panel.cluster_sizes)
     units = _generalization_units(cfg, kg, panel, writing)
     tok = generalization_tokenizer(kg)
     stream = tokenize_units(units.texts, tok)
@@ -409,7 +440,7 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
     holding = np.bincount(qr, minlength=len(R)) / np.array([max(len(kg.slot_pool(r, "head")), 1) for r in R])
     wrong = denoising_wrong_rate(cfg.experts.coverage, holding[qr])
     # The theory of the ideal learner: the plurality of what this panel writes, the run's write counts.
-    theory_by_tau = plurality_accuracy(panel, writes, cfg.corpus.paragraphs, sorted(set(taus) | {1.0}),
+    theory_by_tau = plurality_accuracy(panel, writes, corpus_paragraphs(cfg, panel), sorted(set(taus) | {1.0}),
                                        seed=cfg.seed)
     if cfg.mode == "selection":  # the abstract vote model: writers weighted by what they know
         theory_q, theory_tau1_q = selection_vote_accuracy(

@@ -25,12 +25,12 @@ def test_ten_experts_transcend_at_low_temperature_only(tmp_path, capsys):
     greedy = m["model_accuracy"]["0"]
     assert greedy - m["best_expert_accuracy"] >= 0.15
     assert m["gap_ci95"][0] > 0.1
-    # The recipe (Muon, sentence windows) measures 0.89-0.92x of the ideal learner at greedy
-    # (docs/learner.md); this bound catches a regression of the recipe.
-    assert greedy >= 0.87 * m["ideal_learner_accuracy"]
-    # At tau = 1 the model fits the corpus's mixture, the ideal learner at tau = 1: measured +0.008 on
-    # this seed (two threads), +0.002 on one thread, +0.025 with --seed 1 (docs/learner.md).
-    assert abs(m["model_accuracy"]["1.0"] - m["ideal_learner_by_temperature"]["1.0"]) <= 0.03
+    # The recipe (every write trained on after the separator, passes, Muon) measures 0.971-0.975x of the
+    # ideal learner at greedy on seeds 0-2 (docs/learner.md); this bound catches a regression of the recipe.
+    assert greedy >= 0.94 * m["ideal_learner_accuracy"]
+    # At tau = 1 the model fits the corpus's mixture, the ideal learner at tau = 1: measured +0.015 to
+    # +0.016 on seeds 0-2 (one thread; docs/learner.md).
+    assert abs(m["model_accuracy"]["1.0"] - m["ideal_learner_by_temperature"]["1.0"]) <= 0.025
     # The theory predicts the ideal learner (measured 0.850 vs 0.857 greedy, docs/design.md).
     assert abs(m["theory_accuracy"] - m["ideal_learner_accuracy"]) <= 0.01
     for t, v in m["theory_by_temperature"].items():
@@ -48,8 +48,10 @@ def test_one_expert_does_not_transcend(tmp_path, capsys):
 def test_chain_of_thought_composes_facts_across_experts(tmp_path, capsys):
     """`transcend run generalization --two-hop 1500 --cot`: the experts' facts are learnt, and two-hop
     questions whose facts belong to different experts are answered (measured 0.99; see docs/generalization.md)."""
-    code = main(["run", "generalization", "--two-hop", "1500", "--cot", "--out", str(tmp_path / "gen"),
-                 "--json", "--quiet"])
+    # 20,000 paragraphs (the derived corpus, 25 writes per query, is 31,828 here): what CI's time affords;
+    # measured one-hop 1.000, across expertise 0.993 against the best expert's 0.287 (docs/learner.md).
+    code = main(["run", "generalization", "--two-hop", "1500", "--cot", "--paragraphs", "20000",
+                 "--out", str(tmp_path / "gen"), "--json", "--quiet"])
     assert code == 0
     m = json.loads(capsys.readouterr().out)
     assert m["one_hop_accuracy"] >= 0.95

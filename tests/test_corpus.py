@@ -1,6 +1,7 @@
 import hashlib
 
 import numpy as np
+import pytest
 
 from transcend.corpus.render import prompt_tokens, render_text, render_tokens, vocabulary_words
 from transcend.corpus.store import load_corpus, write_corpus
@@ -57,3 +58,22 @@ def test_same_seed_same_corpus_bytes(tmp_path, small_kg, small_writing):
     assert np.array_equal(loaded.writing.sent_tail, small_writing.sent_tail)
     assert a.manifest == loaded.manifest
     assert not (tmp_path / "a.partial").exists()
+
+
+@pytest.mark.parametrize("world, experts", [({"preset": "tiny"}, {"experts": 10, "coverage": 0.4}),
+                                            ({"preset": "tiny", "dense": True}, {"experts": 10, "coverage": 0.4}),
+                                            ({"preset": "tiny"}, {"experts": 30, "coverage": 0.2})])
+def test_derived_corpus_writes_the_asked_writes_per_query_on_graphs_of_any_paragraph_length(world, experts):
+    from transcend.config import RunConfig
+    from transcend import pipeline as P
+    from transcend.experts.writing import write_paragraphs
+
+    cfg = RunConfig.from_dict({"mode": "denoising", "world": world, "experts": experts,
+                               "corpus": {"writes_per_query": 12.0}})
+    kg = P.build_world(cfg)
+    panel = P.build_panel(cfg, kg)
+    n = P.corpus_paragraphs(cfg, panel)
+    writing = write_paragraphs(panel, n, cfg.seed)
+    assert writing.num_sentences / len(kg.queries[0]) == pytest.approx(12.0, rel=0.05)
+    fixed = RunConfig.from_dict({**cfg.to_dict(), "corpus": {"paragraphs": 123}})
+    assert P.corpus_paragraphs(fixed, panel) == 123

@@ -69,6 +69,13 @@ def test_explicit_flags_override_the_config_file_field_by_field(tmp_path, capsys
     assert cfg.training.lr == 0.002 and cfg.model.n_layer == 3 and cfg.experts.alpha == 0.5
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_scale_small_is_exactly_the_default(mode):
+    default = _cfg(["run", mode])
+    assert _cfg(["run", mode, "--scale", "small"]) == default == RunConfig.for_scale("small", mode)
+    assert default.hash() == RunConfig(mode=mode).hash()
+
+
 def test_scale_sizes_the_whole_run_and_preset_only_the_world():
     tiny = _cfg(["run", "denoising", "--scale", "tiny"])
     assert tiny.hash() == RunConfig.for_scale("tiny").hash()
@@ -113,9 +120,14 @@ def test_chess_seed_has_help():
 def test_single_run_lands_in_the_results_store(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = main(["run", "denoising", "--scale", "tiny", "--training.lr", "0.003", "--model.n_layer", "2",
-                 "--experts", "3", "--json", "--quiet"])
+                 "--experts", "3", "--training.warmup_steps", "40", "--json", "--quiet"])
     assert code == 0
-    m = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    m = json.loads(out)
+    # a nonsensical combination is said before any work (the corpus line is the first stage's), and recorded
+    warning = "warning: training.warmup_steps (40) >= training.steps (40)"
+    assert warning in err and err.index(warning) < err.index("corpus:")
+    assert m["warnings"] and "never reaches its peak" in m["warnings"][0]
     saved = RunConfig.load(Path(m["run_dir"]) / "config.toml")
     assert saved.training.lr == 0.003 and saved.model.n_layer == 2 and saved.experts.experts == 3
     assert main(["results", "--csv"]) == 0

@@ -359,6 +359,7 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
                                "tokens_per_s_last_session": result["tokens_per_s"],
                                "parameters": model.num_params(), "steps": tc.steps}
         metrics["timings"] = timings
+        metrics["warnings"] = cfg.warnings()  # settings that make no sense together (also said before the run)
         metrics["run_dir"] = str(out)
         metrics["config_hash"] = cfg.hash()
         metrics["environment"] = {"transcend": __version__, "python": platform.python_version(),

@@ -284,3 +284,21 @@ def test_a_knowledge_graph_checkpoint_is_not_a_chess_player(tmp_path, capsys):
     save_checkpoint(path, model, [torch.optim.AdamW(model.parameters())], 1, [1.0])
     code, stdout, err = _run(["chess", "play", "--white", f"model:{path}"], capsys)
     assert code == 2 and "is not a chess move model" in err and stdout == ""
+
+
+def test_a_port_that_accepts_but_never_answers_as_a_ray_head_is_one_sentence(tmp_path, capsys, monkeypatch):
+    """TCP connects (the kernel accepts into the backlog) but nothing speaks: Ray would retry for minutes."""
+    import socket
+
+    pytest.importorskip("grpc")
+    from transcend.experiments import runner
+
+    monkeypatch.setattr(runner, "RAY_CONNECT_TIMEOUT_S", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        code, stdout, err = _run(["reproduce", "temperature", "--scale", "tiny", "--ray", address,
+                                  "--root", str(tmp_path / "runs"), "--quiet"], capsys)
+    assert code == 2 and stdout == "" and f"something listens at {address} but does not answer as a Ray head" in err
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists()

@@ -225,22 +225,40 @@ def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple
                 yield futures[f], (None if err else f.result()), err
 
 
-#: Seconds to wait for a Ray head's port to answer before saying it cannot be reached.
+#: Seconds to wait for a Ray head's port to accept a connection, and again for it to answer as a gRPC
+#: server, before saying it cannot be reached (at most twice this in all).
 RAY_CONNECT_TIMEOUT_S = 10
 
 
-def _check_reachable(address: str) -> None:
-    """Fail in one sentence when nothing listens at a Ray head's HOST:PORT (Ray itself retries for minutes)."""
+def _check_reachable(address: str, timeout: float | None = None) -> None:
+    """Fail in one sentence when nothing listens at a Ray head's HOST:PORT, or what listens there does not
+    answer as a Ray head does (a gRPC server): Ray itself retries for many minutes without a word."""
     import socket
 
+    timeout = RAY_CONNECT_TIMEOUT_S if timeout is None else timeout
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit():
         raise TranscendError(f"--ray must be 'local', 'auto' or a head's HOST:PORT, got {address!r}.")
     try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
     except OSError as e:
         raise TranscendError(f"cannot reach a Ray head at {address} ({e.strerror or type(e).__name__}); start one "
                              "with `ray start --head` or give its address as `--ray HOST:PORT`.") from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return  # a TLS head needs the certificates Ray reads itself: leave the handshake to ray.init
+    try:
+        import grpc  # installed with ray: the head's GCS (and a Ray client server) speak gRPC
+    except ImportError:
+        return
+    channel = grpc.insecure_channel(f"{host or '127.0.0.1'}:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise TranscendError(f"something listens at {address} but does not answer as a Ray head within "
+                             f"{timeout:g} s; give the head's address (`ray status` on the head prints it) "
+                             "as `--ray HOST:PORT`.") from None
+    finally:
+        channel.close()
 
 
 def _use_token_if_available() -> None:

@@ -430,7 +430,7 @@ def test_chess_report_of_an_unfinished_run_is_a_clear_error(tmp_path, capsys):
 
 
 def test_a_bad_cutoff_is_refused_before_the_games_and_leaves_nothing_to_block_the_corrected_run(
-        tmp_path, stockfish_path, capsys):
+        tmp_path, stockfish_path, capsys, monkeypatch):
     from types import SimpleNamespace as NS
 
     from transcend.chess.pipeline import resolve_cutoffs, run
@@ -461,6 +461,14 @@ def test_a_bad_cutoff_is_refused_before_the_games_and_leaves_nothing_to_block_th
     with pytest.raises(TranscendError, match=r"unfinished run made with games_per_band = 2 \(now 6\)"):
         run(ChessConfig.for_scale("tiny", cutoffs=(1e4,), training=later.training, **{**small, "games_per_band": 6}),
             out, progress=False, workers=1)
+    # the same config run by other code (a model or optimizer change): refused, naming it, before any work
+    from transcend import config
+
+    real = config.code_digest
+    monkeypatch.setattr(config, "code_digest", lambda g: "0" * 12 if g == "chess" else real(g))
+    with pytest.raises(TranscendError, match=r"holds a chess run made by other transcend code \(code.chess = "
+                                             r"'[0-9a-f]{12}' \(now '000000000000'\)\)"):
+        run(later, out, progress=False, workers=1)
 
 
 def test_bad_engine_path_leaves_nothing(tmp_path, capsys):

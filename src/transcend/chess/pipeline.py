@@ -51,7 +51,8 @@ import torch
 from tqdm.auto import tqdm
 
 from transcend import __version__
-from transcend.chess.config import CHESS_BANDS, ChessConfig
+from transcend.chess.config import CHESS_BANDS, CHESS_CODE, ChessConfig
+from transcend.config import code_identity
 from transcend.errors import TranscendError
 from transcend.chess import analyses
 from transcend.chess.ideal import IdealPlayer, Mixture
@@ -68,6 +69,7 @@ CONFIG = "config.toml"
 METRICS = "metrics.json"
 SCORES = "scores.json"
 LADDER = "ladder.json"
+IDENTITY = "identity.json"  # the code that made the run (config.toml holds the rest)
 RANDOM_NAME = "random"
 
 
@@ -481,6 +483,7 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
     try:
         with World(cfg, run_dir) if run_dir.exists() else _fresh_world(cfg, run_dir) as world:
             cfg.save(run_dir / CONFIG)
+            _atomic_json(run_dir / IDENTITY, {"code": code_identity(CHESS_CODE)})
             t = time.perf_counter()
             ladder = stage_ladder(world, run_dir, progress, workers)
             timings["ladder_s"] = time.perf_counter() - t
@@ -594,6 +597,16 @@ def _prepare_run_dir(cfg: ChessConfig, run_dir: Path) -> bool:
     says so); any other difference is refused in one sentence naming it."""
     if not (run_dir / CONFIG).is_file():
         return False
+    try:
+        made_by = json.loads((run_dir / IDENTITY).read_text())["code"]
+    except (OSError, ValueError, KeyError, TypeError):
+        made_by = {}  # a run from before the code was recorded
+    code = code_identity(CHESS_CODE)
+    if made_by != code:
+        shown = "; ".join(f"code.{k} = {made_by.get(k)!r} (now {v!r})" for k, v in code.items() if made_by.get(k) != v)
+        raise TranscendError(f"run folder {run_dir} holds a chess run made by other transcend code ({shown}), so "
+                             "its games, models or ratings are not this code's; choose another --out, or delete "
+                             "the folder to run it again.")
     old, new = ChessConfig.load(run_dir / CONFIG).to_dict(), cfg.to_dict()
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if not changed:

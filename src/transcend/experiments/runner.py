@@ -88,7 +88,7 @@ def execute_run(cfg_dict: dict, run_dir: str, corpus_dir: str | None, experiment
 def _execute_locked(cfg: RunConfig, out: Path, corpus_dir: str | None, experiment: str, study: str | None,
                     study_options: dict | None, progress: bool) -> dict:
     from transcend.experiments.studies import run_study
-    from transcend.pipeline import CONFIG, run
+    from transcend.pipeline import CONFIG, write_identity, run
     from transcend.results.rows import metrics_rows
 
     exp_dir = out.parent
@@ -104,6 +104,7 @@ def _execute_locked(cfg: RunConfig, out: Path, corpus_dir: str | None, experimen
             _log(exp_dir, f"from={source.parent.name} reuse {cfg.hash()}")
         else:
             cfg.save(out / CONFIG)
+            write_identity(cfg, out)  # what the run is made from, code included (pipeline.run verifies it)
             trained = _trained_elsewhere(out, cfg)
             if trained is not None:  # same world, experts, corpus, model and training: only the evaluation differs
                 import shutil
@@ -188,7 +189,9 @@ def _reuse(source: Path, out: Path) -> None:
             shutil.copytree(f, out / f.name, dirs_exist_ok=True)
         elif f.is_file():
             shutil.copy2(f, out / f.name)
-    for name in ("config.toml", "metrics.json"):
+    for name in ("config.toml", "identity.json", "metrics.json"):
+        if name == "identity.json" and not (source / name).is_file():
+            continue  # a run from before identities were recorded: the pipeline refuses it, naming why
         shutil.copy2(source / name, out / (name + ".tmp"))
         os.replace(out / (name + ".tmp"), out / name)
 

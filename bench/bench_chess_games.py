@@ -2,8 +2,8 @@
 
 Measures, in one run and on one core (Stockfish Threads=1):
 
-* ``simulated``: games between simulated players of the default population (one per
-  band, paired round-robin style) at the default scoring budget
+* ``simulated``: games between four simulated players of the population rule's family
+  (weakness 0.8, 0.5, 0.2, 0; paired round-robin style) at the default scoring budget
   (``engine.DEFAULT_SCORE_LIMIT``), with a fresh score cache -- the cost of making
   expert data;
 * ``engine``: Stockfish (skill 20, ``--engine-nodes`` nodes per move) against itself,
@@ -27,7 +27,8 @@ from collections.abc import Sequence
 
 from transcend.chess.engine import DEFAULT_SCORE_LIMIT, Engine
 from transcend.chess.games import DEFAULT_MAX_PLIES, GameRecord, play_match
-from transcend.chess.players import EnginePlayer, MoveChooser, MoveScorer, RandomMover, make_population
+from transcend.chess.players import EnginePlayer, MoveChooser, MoveScorer, RandomMover
+from transcend.chess.population import PROBE_BLIND_SPOT, PlayerSpec
 
 
 def _timed_games(pairs: Sequence[tuple[MoveChooser, MoveChooser]], n_games: int, max_plies: int, seed: int) -> dict:
@@ -62,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     with Engine(args.engine) as engine:
         scorer = MoveScorer(engine, DEFAULT_SCORE_LIMIT)
-        population = make_population(scorer, 1, seed=args.seed)
+        population = [PlayerSpec(f"player-w{w:g}", "", args.seed * 1000 + i, w, PROBE_BLIND_SPOT).build(scorer)
+                      for i, w in enumerate((0.8, 0.5, 0.2, 0.0))]  # four strengths of the population rule
         sim_pairs = list(itertools.combinations(population, 2))
         simulated = _timed_games(sim_pairs, args.games, args.max_plies, args.seed)
         simulated["cache_hit_rate"] = round(scorer.cache.hits / max(1, scorer.cache.hits + scorer.cache.misses), 3)

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
                           "--json", "--quiet", "--device", "cpu"])
         root = Path(args.root) if args.root else Path(tmp) / "experiments"
         sweep = _timed([sys.executable, "-m", "transcend.cli", "reproduce", "coverage", "--scale", "small",
-                        "--workers", str(args.workers), "--root", str(root), "--quiet"])
+                        "--seeds", "1", "--workers", str(args.workers), "--root", str(root), "--quiet"])
         cols, rows = query("""
             SELECT "cfg.experts.experts" AS experts, "cfg.experts.coverage" AS coverage,
                    max(value) FILTER (WHERE metric = 'model_accuracy' AND temperature = 0) AS greedy,

@@ -9,6 +9,7 @@ that need Stockfish skip when it is absent, except under CI=true, where they fai
 from __future__ import annotations
 
 import json
+import math
 
 import chess
 import numpy as np
@@ -319,7 +320,11 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path, capsys):
     for name in ("metrics.json", "results.parquet", "chess_rating_vs_temperature.png", "chess_favor.png",
                  "entropy.json"):
         assert (out / name).is_file(), name
-    assert len(metrics["cutoffs"]) == 2
+    # default cutoffs: the strongest measured player of each band
+    measured = {n: p["measured"] for n, p in metrics["population"]["players"].items()}
+    band_best = {b: max(r for n, r in measured.items() if n.startswith(b)) for b in cfg.bands}
+    assert [e["cutoff"] for e in metrics["cutoffs"].values()] == sorted({math.ceil(10 * r) / 10
+                                                                         for r in band_best.values()})
     first = next(iter(metrics["cutoffs"].values()))
     assert set(first["by_temperature"]) == {"0.01", "1.0"}
     assert first["best_player_rating"] > 0 and first["favor"]["positions"] > 0
@@ -329,9 +334,15 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path, capsys):
     # games); the comparator is the maximum of those ratings, the round-robin fit kept beside it
     n_games = max(cfg.rated_games, cfg.verdict_games)
     assert len(list((out / "ratings" / "players").glob("*.json"))) == 2 * cfg.players_per_band
+    # the ladder is engines only; the players come from the population rule, measured against that ladder
     ladder = json.loads((out / "ladder.json").read_text())["ratings"]
+    assert set(ladder) == {"random", "stockfish-s0-n50-r0.5", "stockfish-s0-n50"}
+    population = json.loads((out / "population.json").read_text())
+    assert len(population["probes"]) == cfg.calibration_points
+    assert all(p["games"] == cfg.calibration_games for p in population["probes"])
+    assert [p["band"] for p in population["players"]] == [b for b in cfg.bands for _ in range(cfg.players_per_band)]
     for label, e in metrics["cutoffs"].items():
-        members = {n for n, (r, _) in ladder.items() if n.split("-")[0] in cfg.bands and r <= e["cutoff"] + 1e-9}
+        members = {n for n, r in measured.items() if r <= e["cutoff"] + 1e-9}
         assert set(e["players_rerated"]) == members == set(e["players"])
         assert all(r["games"] == n_games and r["rd"] > 0 for r in e["players_rerated"].values())
         assert e["best_player_rating"] == max(r["rating"] for r in e["players_rerated"].values())
@@ -351,7 +362,8 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path, capsys):
         else:
             assert v["gain_recovered"] is None
         assert v["gain_recovered_ci95"][0] < v["gain_recovered_ci95"][1]
-    assert first["best_player_ladder"]["rating"] > 0
+    assert first["best_player_target"] == next(p["target"] for p in population["players"]
+                                               if p["name"] == first["best_player"])
     assert set(ent["visited_by_cutoff"]) == set(metrics["cutoffs"]) and set(ent["visited_by_band"]) == set(cfg.bands)
     assert 0 <= first["move_prediction"]["top1_vs_plurality"] <= 1
     # a finished run is returned from its metrics; a different config in the same folder is refused
@@ -395,10 +407,13 @@ def test_games_do_not_depend_on_the_number_of_workers(tmp_path, stockfish_path, 
         out = tmp_path / f"w{workers}"
         out.mkdir()
         with pipeline.World(cfg, out) as world:
+            ladder = pipeline.stage_ladder(world, out, False, 1)
+            pipeline.stage_population(world, ladder, out, False, workers)
             pipeline.stage_games(world, out, False, workers)
+        pgn[workers, "population"] = (out / "population.json").read_bytes()
         pgn[workers] = [(out / "games" / f"{b}.pgn").read_bytes() for b in cfg.bands]
         assert json.loads((out / "games" / f"{cfg.bands[0]}.timing.json").read_text())["workers"] == workers
-    assert pgn[1] == pgn[2]
+    assert pgn[1] == pgn[2] and json.loads(pgn[1, "population"])["players"] == json.loads(pgn[2, "population"])["players"]
     # the workers' engine scores came back to the run's cache
     assert len(json.loads((tmp_path / "w2" / "scores.json").read_text())["entries"]) > 0
 
@@ -439,23 +454,25 @@ def test_a_bad_cutoff_is_refused_before_the_games_and_leaves_nothing_to_block_th
     out = tmp_path / "run"
     with pytest.raises(TranscendError, match="cutoff 10 has no players"):
         run(ChessConfig.for_scale("tiny", cutoffs=(10.0,), **small), out, progress=False, workers=1)
-    assert not out.exists()  # refused after the ladder, before any game was played, and nothing left behind
+    assert not out.exists()  # refused once the players are measured, before any game, leaving nothing
     # above the weakest player but below the second player of every band: no band has a game
     players = [NS(name=n, band=b) for n, b in (("a", "novice"), ("b", "novice"), ("c", "club"), ("d", "club"))]
-    ladder = NS(ratings={n: NS(rating=r) for n, r in zip("abcd", (1000.0, 1200.0, 1100.0, 1300.0))})
+    ratings = dict(zip("abcd", (1000.0, 1200.0, 1100.0, 1300.0)))
     with pytest.raises(TranscendError, match=r"cutoff 1100 has no games: .* choose cutoffs of at least 1200"):
-        resolve_cutoffs(ChessConfig.for_scale("tiny", cutoffs=(1100.0,)), ladder, players)
-    assert resolve_cutoffs(ChessConfig.for_scale("tiny", cutoffs=(1200.0,)), ladder, players) == [1200.0]
+        resolve_cutoffs(ChessConfig.for_scale("tiny", cutoffs=(1100.0,)), ratings, players)
+    assert resolve_cutoffs(ChessConfig.for_scale("tiny", cutoffs=(1200.0,)), ratings, players) == [1200.0]
     # the corrected command runs in the same folder; a failure after the games (here: a new training schedule
     # after the games were played) is corrected there without playing the games again
     cfg = ChessConfig.for_scale("tiny", **small)
     assert run(cfg, out, progress=False, workers=1, stop_after="games") == {}
-    pgn = {p.name: p.stat().st_mtime_ns for p in (out / "games").glob("*.pgn")}
+    pgn = {p.name: p.stat().st_mtime_ns for p in [*(out / "games").glob("*.pgn"), out / "population.json",
+                                                   *(out / "ratings" / "players").glob("*.json")]}
     capsys.readouterr()
     later = ChessConfig.for_scale("tiny", cutoffs=(1e4,), training={**cfg.training.__dict__, "lr": 1e-3}, **small)
     assert run(later, out, progress=False, workers=1, stop_after="games") == {}
-    assert "keeping its ladder and games; cutoffs, training changed" in capsys.readouterr().err
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "games").glob("*.pgn")} == pgn
+    assert "keeping its ladder, players and games; cutoffs, training changed" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in [*(out / "games").glob("*.pgn"), out / "population.json",
+                                                   *(out / "ratings" / "players").glob("*.json")]} == pgn
     assert ChessConfig.load(out / "config.toml") == later
     # a change the games depend on is refused, naming it
     with pytest.raises(TranscendError, match=r"unfinished run made with games_per_band = 2 \(now 6\)"):

@@ -44,7 +44,6 @@ from transcend.chess.games import (
     write_pgn,
 )
 from transcend.chess.players import (
-    DEFAULT_BANDS,
     EnginePlayer,
     MoveChooser,
     MoveScorer,
@@ -53,7 +52,7 @@ from transcend.chess.players import (
     ScoreCache,
     SimulatedPlayer,
     hashed_normal,
-    make_population,
+    material_gain,
     position_key,
 )
 
@@ -283,15 +282,49 @@ def test_move_distribution_and_temperature(scorer: MoveScorer) -> None:
         PlayerStyle(-1.0, 0.1)
 
 
-def test_population_spans_bands(scorer: MoveScorer) -> None:
-    pop = make_population(scorer, 3, seed=5)
-    assert len(pop) == 3 * len(DEFAULT_BANDS) and len({p.name for p in pop}) == len(pop)
-    assert len({p.seed for p in pop}) == len(pop)
-    band_temps = [np.mean([p.style.temperature for p in pop if p.band == b.name]) for b in DEFAULT_BANDS]
-    assert band_temps == sorted(band_temps, reverse=True)  # weakest band first
-    again = make_population(scorer, 3, seed=5)
-    assert [(p.seed, p.style) for p in pop] == [(p.seed, p.style) for p in again]
-    assert all(isinstance(p, MoveChooser) for p in pop)
+def test_population_rule_places_players_in_their_bands() -> None:
+    from transcend.chess.population import (T_LOOSE, T_SHARP, RatingBand, draw_population, fit_curve, probe_specs,
+                                            style_for, weakness_for)
+
+    probes = probe_specs(5, seed=3)
+    weakness = [p.weakness for p in probes]
+    assert weakness == [0.0, 0.25, 0.5, 0.75, 1.0] and len({p.seed for p in probes}) == 5
+    # a noisy, non-monotone measurement is made decreasing (the weighted isotonic fit)
+    curve = fit_curve(weakness, [2000.0, 1700.0, 1750.0, 1200.0, 600.0], [50.0, 50.0, 50.0, 50.0, 50.0])
+    assert curve == pytest.approx([2000.0, 1725.0, 1725.0, 1200.0, 600.0])
+    w, clamped = weakness_for(1462.5, weakness, curve)
+    assert w == pytest.approx(0.625) and not clamped
+    assert weakness_for(3000.0, weakness, curve) == (0.0, True) and weakness_for(100.0, weakness, curve) == (1.0, True)
+    bands = [RatingBand("low", (200.0, 400.0)), RatingBand("high", (1000.0, 1200.0))]  # above the floor, 600
+    pop = draw_population(bands, 4, weakness, curve, seed=7)
+    assert [p.name for p in pop[:2]] == ["low-00", "low-01"] and len({p.seed for p in pop}) == 8
+    for band in bands:
+        members = [p for p in pop if p.band == band.name]
+        targets = [p.target for p in members]
+        # stratified: one target in each quarter of the band's range, weaker players blunder more
+        assert [int((t - 600.0 - band.target[0]) // 50) for t in targets] == [0, 1, 2, 3]
+        assert [p.weakness for p in members] == sorted((p.weakness for p in members), reverse=True)
+        assert all(0.01 <= p.blind_spot_scale <= 0.02 and not p.clamped for p in members)
+    assert draw_population(bands, 4, weakness, curve, seed=7) == pop
+    assert draw_population(bands, 4, weakness, curve, seed=8) != pop
+    sharp, loose = style_for(0.0, 0.01), style_for(1.0, 0.01)
+    assert (sharp.temperature, loose.temperature) == (T_SHARP, T_LOOSE)
+    assert (sharp.blunder_rate, loose.blunder_rate) == (0.0, 1.0) and loose.blunder_kind == "greedy"
+    with pytest.raises(TranscendError):
+        style_for(1.5, 0.01)
+    with pytest.raises(TranscendError):
+        PlayerStyle(0.01, 0.01, blunder_kind="wild")
+
+
+def test_greedy_blind_player_grabs_material_and_ignores_the_reply(scorer: MoveScorer) -> None:
+    # White's queen can take a rook defended by a pawn (losing the queen) or retreat
+    board = board_from_fen("4k3/8/2p5/3r4/8/8/3Q4/4K3 w - - 0 1")
+    assert material_gain(board, chess.Move.from_uci("d2d5")) == 5
+    assert material_gain(board_from_fen("4k3/P7/8/8/8/8/8/4K3 w - - 0 1"), chess.Move.from_uci("a7a8q")) == 8
+    blind = SimulatedPlayer("b", 1, PlayerStyle(0.005, 0.0, 1.0, 0.05, "greedy"), scorer)
+    seeing = SimulatedPlayer("s", 1, PlayerStyle(0.005, 0.0), scorer)
+    assert blind.move_distribution(board)["d2d5"] > 0.99
+    assert seeing.move_distribution(board)["d2d5"] < 0.01
 
 
 # ------------------------------------------------------------------------------------

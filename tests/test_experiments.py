@@ -3,6 +3,7 @@ the results command, correlated experts and the vote study. Tiny worlds, a few t
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import torch
 from transcend.cli import main
 from transcend.config import RunConfig
 from transcend.errors import TranscendError
+from transcend.evaluate.stats import seed_interval
 from transcend.evaluate.vote import experts_vote_accuracy, inference_vote_accuracy, plurality_correct
 from transcend.experiments.registry import EXPERIMENTS, get_experiment, scale_base
 from transcend.experiments.runner import LOG, corpus_cache, run_experiment
@@ -92,7 +94,7 @@ def test_unknown_experiment_scale_and_bad_sql_are_one_sentence(tmp_path, capsys)
 # --- the runner -----------------------------------------------------------------------------------------------
 
 def test_runner_writes_results_then_skips_finished_runs(tmp_path, capsys):
-    exp = get_experiment("temperature", "tiny")
+    exp = get_experiment("temperature", "tiny", seeds=1)
     s = run_experiment(exp, tmp_path, workers=2, **QUIET)  # a process pool
     assert (s["runs"], s["ran"], s["skipped"], s["failed"]) == (3, 3, 0, [])
     files = sorted((tmp_path / "temperature").glob(f"*/{RESULTS}"))
@@ -137,13 +139,45 @@ def test_runner_writes_results_then_skips_finished_runs(tmp_path, capsys):
     assert any("rebuilding corpus" in line for line in (tmp_path / "temperature" / LOG).read_text().splitlines())
 
 
-def test_cli_reproduce_then_report(tmp_path, capsys):
+def test_cli_reproduce_runs_three_seeds_by_default_then_reports_intervals_over_them(tmp_path, capsys):
+    assert get_experiment("temperature", "small").seeds == [0, 1, 2] == get_experiment("coverage", "paper").seeds
     assert main(["reproduce", "temperature", "--scale", "tiny", "--root", str(tmp_path), "--quiet", "--report"]) == 0
     out = capsys.readouterr().out
-    assert "temperature: 3 runs (3 ran, 0 already finished, 0 failed)" in out
-    assert (tmp_path / "temperature" / "report.html").is_file()
-    assert main(["reproduce", "temperature", "--scale", "tiny", "--root", str(tmp_path), "--quiet"]) == 0
-    assert "(0 ran, 3 already finished, 0 failed)" in capsys.readouterr().out
+    assert "temperature: 9 runs (9 ran, 0 already finished, 0 failed)" in out  # 3 grid points x seeds 0, 1, 2
+    # the store holds every seed's rows, each seed with its own world, experts and corpus
+    _, rows = query("SELECT seed, \"cfg.experts.experts\" AS n, count(DISTINCT run_id) FROM results "
+                    "WHERE metric = 'transcendence_gap' GROUP BY ALL ORDER BY ALL", tmp_path)
+    assert rows == [(s, n, 1) for s in (0, 1, 2) for n in (1, 10, 100)]
+    _, best = query("SELECT seed, value FROM results WHERE metric = 'best_expert_accuracy' "
+                    "AND \"cfg.experts.experts\" = 10 ORDER BY seed", tmp_path)
+    assert [s for s, _ in best] == [0, 1, 2] and len({v for _, v in best}) > 1  # a seed redraws the panel
+    _, gaps = query("SELECT \"cfg.experts.experts\", list(value ORDER BY seed) FROM results "
+                    "WHERE metric = 'transcendence_gap' GROUP BY 1 ORDER BY 1", tmp_path)
+    _, points = query("SELECT \"cfg.experts.experts\", n_seeds, seeds, mean, ci95_lo, ci95_hi, basis FROM seeds "
+                      "WHERE metric = 'transcendence_gap' ORDER BY 1", tmp_path)
+    for (n, values), (m, k, seeds, *iv, basis) in zip(gaps, points):
+        assert (n, k, seeds, basis) == (m, 3, "0,1,2", "seeds")
+        assert iv == pytest.approx(list(seed_interval(values)[:3]), abs=1e-12)
+    # the report: one row per grid point with three seeds and a 95% interval over them, and a verdict
+    page = (tmp_path / "temperature" / "report.html").read_text(encoding="utf-8")
+    table = page[page.index('<table class="seeds">'):]
+    table = table[:table.index("</table>")]
+    cells = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    assert len(cells) == 3
+    for row in cells:
+        tds = re.findall(r"<td>(.*?)</td>", row)
+        assert tds[1] == "3" and re.fullmatch(r"[0-9.]+ \[[0-9.]+, [0-9.]+\]", tds[2])  # model greedy [lo, hi]
+        assert tds[-1] in ("yes", "no")
+    assert "n/a" not in table
+    # --seeds overrides: a count, or a list; the runs of seeds already run are not run again
+    assert main(["reproduce", "temperature", "--scale", "tiny", "--root", str(tmp_path), "--quiet",
+                 "--seeds", "1"]) == 0
+    assert "temperature: 3 runs (0 ran, 3 already finished, 0 failed)" in capsys.readouterr().out
+    assert main(["reproduce", "temperature", "--scale", "tiny", "--root", str(tmp_path), "--quiet",
+                 "--seeds", "2,0"]) == 0
+    assert "temperature: 6 runs (0 ran, 6 already finished, 0 failed)" in capsys.readouterr().out
+    assert main(["reproduce", "temperature", "--scale", "tiny", "--root", str(tmp_path), "--seeds", "1,1"]) == 2
+    assert "seeds must be distinct" in capsys.readouterr().err
 
 
 def test_one_corpus_serves_every_learner_setting(tmp_path):
@@ -339,7 +373,7 @@ def test_experts_vote_of_one_expert_is_that_expert(kg):
 
 
 def test_vote_study_end_to_end_sanity(tmp_path):
-    exp = get_experiment("vote", "tiny")
+    exp = get_experiment("vote", "tiny", seeds=1)
     exp.base["training"]["steps"] = 150
     s = run_experiment(exp, tmp_path, **QUIET)
     assert s["ran"] == 3 and not s["failed"]

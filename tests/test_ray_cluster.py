@@ -72,7 +72,7 @@ def _transcend(args, cwd, home, timeout=600):
 
 
 def test_a_sweep_on_a_head_started_elsewhere_writes_under_the_relative_root(ray_head, tmp_path):
-    proc = _transcend(["reproduce", "temperature", "--scale", "tiny", "--ray", ray_head["address"],
+    proc = _transcend(["reproduce", "temperature", "--scale", "tiny", "--seeds", "1", "--ray", ray_head["address"],
                        "--root", "runs/x", "--quiet"], tmp_path, ray_head["home"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "(3 ran, 0 already finished, 0 failed)" in proc.stdout

@@ -25,6 +25,18 @@ def _whole_number(text: str) -> int:
     return value
 
 
+def _seeds(text: str) -> int | list[int]:
+    """``--seeds``: a count N (seeds 0..N-1) or a comma-separated list of seeds."""
+    parts = [p.strip() for p in text.split(",")]
+    if "," not in text:
+        return _whole_number(text)
+    try:
+        return [int(p) for p in parts if p]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or a comma list of whole numbers, got {text!r}") \
+            from None
+
+
 #: Short spellings of config fields (kept from before every field had its dotted flag): path -> options.
 SHORT_FLAGS: dict[str, list[str]] = {
     "experts.experts": ["--experts"], "experts.coverage": ["--coverage"], "experts.alpha": ["--alpha"],
@@ -245,15 +257,20 @@ def _add_experiment_commands(sub) -> None:
     rep.add_argument("name", metavar="NAME", help="experiment name (listed below)")
     rep.add_argument("--scale", default="small",
                      help="small (2-core CPU, default), paper (GPU) or tiny (seconds; its numbers mean nothing)")
-    rep.add_argument("--seeds", type=_whole_number, default=1, help="seeds per grid point (default 1)")
+    rep.add_argument("--seeds", type=_seeds, default=None,
+                     help="seeds of every grid point: a count N (seeds 0..N-1) or a comma list such as 3,4,5 "
+                          "(default 3: seeds 0, 1, 2; each changes world, experts, corpus and initialisation)")
     rep.add_argument("--workers", type=_whole_number, default=1, help="local worker processes (default 1)")
     rep.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster at ADDRESS ('local' starts one)")
     rep.add_argument("--root", default="runs/experiments", help="experiments folder (default runs/experiments)")
     rep.add_argument("--report", action="store_true", help="write the HTML report when done")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
-    res = sub.add_parser("results", help="query every run's results with SQL (DuckDB; the view is 'results')",
+    res = sub.add_parser("results", help="query every run's results with SQL (DuckDB; tables 'results', one row "
+                                         "per number, and 'seeds', each grid point's mean and 95%% interval over "
+                                         "seeds)",
                          allow_abbrev=False)
-    res.add_argument("--sql", default=None, help="SQL over the view 'results' (default: a summary per experiment)")
+    res.add_argument("--sql", default=None, help="SQL over the tables 'results' and 'seeds' (default: a summary "
+                                                 "per experiment)")
     res.add_argument("--root", default="runs", help="folder searched for results.parquet files (default runs)")
     res.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     rpt = sub.add_parser("report", help="write an experiment's HTML report and its figures (PDF, SVG, PNG)",

@@ -25,7 +25,7 @@ def add_chess_parser(sub: argparse._SubParsersAction) -> None:
     verbs = chess_p.add_subparsers(dest="chess_command", required=True)
     play = verbs.add_parser("play", help="play one game and print its PGN")
     play.add_argument("--white", default="random",
-                      help="random | stockfish[:SKILL[:NODES]] | model:CHECKPOINT[:TAU] | a band name (default random)")
+                      help="random | stockfish[:SKILL[:NODES]] | model:CHECKPOINT[:TAU] | player:WEAKNESS[:SEED] (default random)")
     play.add_argument("--black", default="stockfish:0:200", help="as --white (default stockfish:0:200)")
     play.add_argument("--fen", help="start from this position instead of a book opening")
     play.add_argument("--pgn", help="start from the end of the first game of this PGN file")
@@ -84,8 +84,8 @@ def config_from_args(args: argparse.Namespace) -> ChessConfig:
 def _chooser(spec: str, engine, seed: int):
     from transcend.chess.policy import PolicyPlayer, load_policy
     from transcend.chess.engine import SearchLimit
-    from transcend.chess.config import CHESS_BANDS
-    from transcend.chess.players import EnginePlayer, MoveScorer, RandomMover, make_population
+    from transcend.chess.players import EnginePlayer, MoveScorer, RandomMover
+    from transcend.chess.population import PROBE_BLIND_SPOT, PlayerSpec
 
     parts = spec.split(":")
     try:
@@ -98,14 +98,15 @@ def _chooser(spec: str, engine, seed: int):
         if parts[0] == "model":
             tau = float(parts[2]) if len(parts) > 2 else 0.001
             return PolicyPlayer(load_policy(Path(parts[1])), tau, name=f"model-t{tau:g}")
+        if parts[0] == "player":  # a simulated player of the population rule's family, at a weakness in [0, 1]
+            player_seed = int(parts[2]) if len(parts) > 2 else seed
+            return PlayerSpec(f"player-w{float(parts[1]):g}", "", player_seed, float(parts[1]),
+                              PROBE_BLIND_SPOT).build(MoveScorer(engine, SearchLimit(depth=2)))
     except (ValueError, IndexError):
         raise TranscendError(f"player '{spec}' is malformed: use random, stockfish:SKILL:NODES, "
-                             "model:CHECKPOINT:TAU or a band name.") from None
-    bands = [b for b in CHESS_BANDS if b.name == parts[0]]
-    if not bands:
-        raise TranscendError(f"unknown player '{spec}': use random, stockfish:SKILL:NODES, model:CHECKPOINT:TAU "
-                             f"or a band name ({', '.join(b.name for b in CHESS_BANDS)}).")
-    return make_population(MoveScorer(engine, SearchLimit(depth=2)), 1, bands=bands, seed=seed)[0]
+                             "model:CHECKPOINT:TAU or player:WEAKNESS:SEED.") from None
+    raise TranscendError(f"unknown player '{spec}': use random, stockfish:SKILL:NODES, model:CHECKPOINT:TAU "
+                         "or player:WEAKNESS:SEED (a simulated player, weakness in [0, 1]).")
 
 
 def play(args: argparse.Namespace) -> int:

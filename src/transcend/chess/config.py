@@ -19,32 +19,27 @@ import tomli_w
 
 from transcend.config import TrainingConfig, check_field_types, code_identity
 from transcend.errors import TranscendError
-from transcend.chess.players import StrengthBand
+from transcend.chess.population import RatingBand
 
 SCALES = ("tiny", "small", "paper")
 #: The code groups a chess run comes from (``transcend.config.CODE_SOURCES``).
 CHESS_CODE = ("chess",)
 PAPER_TEMPERATURES = (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)
 
-#: The experiment's player bands, weakest first. Players of every band play the engine's
-#: move as they see it (temperature 0.005-0.01, small blind spots of 0.01-0.02 win
-#: probability) except in their *blind positions*, a share of positions (the band's
-#: blunder rate) where they misjudge every move by ~1 win probability and so play a nearly
-#: arbitrary move. The bands differ by that share. Why not the softmax-only bands of
-#: ``players.DEFAULT_BANDS``: there, weak players are weak because their move choice is
-#: close to uniform in every position, so their games carry almost no signal about which
-#: moves are good, and a small model trained on a few thousand such games learnt nothing
-#: (held-out cross-entropy no better than uniform; docs/chess.md). Errors concentrated in
-#: player-specific positions are what a vote of several players removes. Beginners (blind in
-#: 75-85% of positions) are the lowest cutoff of ``small``. These shares were chosen after seeing
-#: the model's outcome (novices and club players first; beginners at 60-70%, then 75-85%), not by
-#: a rule fixed before training: docs/chess.md, "The population, and how it was chosen".
-CHESS_BANDS: tuple[StrengthBand, ...] = (
-    StrengthBand("beginner", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.75, 0.85)),
-    StrengthBand("novice", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.30, 0.40)),
-    StrengthBand("club", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.15, 0.20)),
-    StrengthBand("expert", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.06, 0.09)),
-    StrengthBand("master", temperature=(0.005, 0.01), blind_spot_scale=(0.01, 0.02), blunder_rate=(0.02, 0.03)),
+#: The experiment's player bands, weakest first: rating ranges on the fixed engine ladder's scale
+#: (the random mover, Stockfish rungs that play a share of random moves, Stockfish; mean 1500),
+#: given as points above the *floor*, the calibrated rating of the weakest player the rule can
+#: make (weakness 1: blind in every position). The population rule (``chess/population.py``)
+#: places each band's players inside its range by calibrating one strength knob against that
+#: ladder; no model is looked at. The ranges are 200 points wide and 300 apart (the paper's
+#: bands, <= 1000, <= 1300, <= 1500 on Lichess, are 200-300 apart), starting at the floor so the
+#: weakest band is always reachable; a target above the strongest player (weakness 0) is clamped.
+CHESS_BANDS: tuple[RatingBand, ...] = (
+    RatingBand("beginner", target=(0.0, 200.0)),
+    RatingBand("novice", target=(300.0, 500.0)),
+    RatingBand("club", target=(600.0, 800.0)),
+    RatingBand("expert", target=(900.0, 1100.0)),
+    RatingBand("master", target=(1200.0, 1400.0)),
 )
 BAND_NAMES = tuple(b.name for b in CHESS_BANDS)
 
@@ -64,8 +59,8 @@ class ChessConfig:
     score_depth: int = 2
     # Strength bands of the simulated players, weakest first (names from CHESS_BANDS below).
     bands: tuple[str, ...] = ("beginner", "novice")
-    # Simulated players per band.
-    players_per_band: int = 4
+    # Simulated players per band (each placed in its band's rating range by the population rule).
+    players_per_band: int = 8
     # Training games played within each band (pairs of players in turn, colours alternating).
     games_per_band: int = 300
     # Uniformly random plies after the book opening (varied openings; not part of the training data).
@@ -77,6 +72,12 @@ class ChessConfig:
     cutoffs: tuple[float, ...] | None = None
     # Stockfish skill levels on the ladder (0-20), each at ladder_nodes nodes per move.
     ladder_skills: tuple[int, ...] = (0, 3)
+    # Ladder rungs between the random mover and Stockfish: the lowest skill playing this share of random moves.
+    ladder_random_shares: tuple[float, ...] = (0.75, 0.5, 0.25)
+    # Population rule: probe players at this many evenly spaced weaknesses calibrate weakness -> rating.
+    calibration_points: int = 6
+    # Population rule: rated games of each calibration probe against the ladder.
+    calibration_games: int = 60
     # Node budget of the ladder's Stockfish moves.
     ladder_nodes: int = 200
     # Games per pair in the ladder's round robin.
@@ -96,8 +97,9 @@ class ChessConfig:
     # Rated games per (cutoff, temperature) against the ladder.
     rated_games: int = 40
     # Rated games at the two temperatures the verdict compares, favor_temperature and 1.0 (when they are
-    # among `temperatures`): more games, narrower intervals where the claim is decided.
-    verdict_games: int = 200
+    # among `temperatures`): more games, narrower intervals where the claim is decided. Every player is rated
+    # with as many, so at `small` (16 players) 100 rather than 200 keeps the run within its budget.
+    verdict_games: int = 100
     # Temperatures at which the ideal learner (exact mixture) is rated.
     ideal_temperatures: tuple[float, ...] = (0.001, 1.0)
     # Sample only legal moves (True) or the whole vocabulary with resample-then-forfeit (False).
@@ -123,7 +125,7 @@ class ChessConfig:
             _check(not bad, f"unknown field(s) {', '.join(sorted(bad))} in [training].")
             self.training = TrainingConfig(**self.training)
         check_field_types(self)  # bools are not numbers, floats are not counts, numbers are finite
-        for name in ("bands", "ladder_skills", "temperatures", "ideal_temperatures"):
+        for name in ("bands", "ladder_skills", "ladder_random_shares", "temperatures", "ideal_temperatures"):
             setattr(self, name, tuple(getattr(self, name)))
         if self.cutoffs is not None:
             self.cutoffs = tuple(float(c) for c in self.cutoffs)
@@ -134,10 +136,15 @@ class ChessConfig:
         for name in ("score_depth", "players_per_band", "games_per_band", "ladder_nodes", "games_per_pair",
                      "n_layer", "n_embd", "n_head", "rated_games", "verdict_games", "favor_positions", "entropy_plies",
                      "entropy_states",
-                     "entropy_min_visits", "max_plies"):
+                     "entropy_min_visits", "max_plies", "calibration_games"):
             _check(int(getattr(self, name)) >= 1, f"{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.players_per_band >= 2, f"players_per_band must be at least 2 (games are within a band), "
                                             f"got {self.players_per_band}.")
+        _check(self.calibration_points >= 2, f"calibration_points must be at least 2, got {self.calibration_points}.")
+        _check(all(0 < r < 1 for r in self.ladder_random_shares),
+               f"ladder_random_shares must be shares in (0, 1), got {list(self.ladder_random_shares)}.")
+        _check(len(set(self.ladder_random_shares)) == len(self.ladder_random_shares),
+               "ladder_random_shares must not repeat.")
         _check(self.random_plies >= 0, f"random_plies must be >= 0, got {self.random_plies}.")
         _check(all(0 <= s <= 20 for s in self.ladder_skills), "ladder_skills must be Stockfish levels 0-20.")
         _check(len(self.temperatures) > 0 and all(t > 0 for t in self.temperatures),
@@ -160,14 +167,15 @@ class ChessConfig:
         base: dict[str, Any] = {}
         if scale == "tiny":  # tests: seconds, not science
             base = dict(bands=("novice", "club"), players_per_band=2, games_per_band=4, max_plies=40,
-                        score_depth=1, ladder_skills=(0,), ladder_nodes=50, games_per_pair=2, n_layer=1, n_embd=32,
+                        score_depth=1, ladder_skills=(0,), ladder_nodes=50, games_per_pair=2,
+                        ladder_random_shares=(0.5,), calibration_points=3, calibration_games=2, n_layer=1, n_embd=32,
                         n_head=2, training=TrainingConfig(steps=20, batch_size=8, lr=2e-3, warmup_steps=2,
                                                           checkpoint_every=10, optimizer="adamw"),
                         temperatures=(0.01, 1.0), rated_games=2, verdict_games=2, ideal_temperatures=(0.01,),
                         favor_temperature=0.01, favor_positions=10,
                         entropy_states=50, entropy_min_visits=2, heldout_fraction=0.25)
         elif scale == "paper":
-            base = dict(bands=("beginner", "novice", "club"), players_per_band=5, games_per_band=3000, max_plies=160,
+            base = dict(bands=("beginner", "novice", "club"), players_per_band=16, games_per_band=3000, max_plies=160,
                         ladder_skills=(0, 2, 4, 6), games_per_pair=10, n_layer=4, n_embd=128, n_head=4,
                         training=TrainingConfig(steps=20000, batch_size=128, lr=1e-3, warmup_steps=500,
                                                 checkpoint_every=1000, optimizer="adamw"),

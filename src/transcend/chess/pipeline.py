@@ -1,6 +1,8 @@
 """The chess experiment, stage by stage, each stage cached in the run folder.
 
-world (engine, players) -> ladder (round robin, Elo) -> games (per band, PGN) -> corpus
+world (engine) -> ladder (engine rungs, round robin, Elo) -> population (calibration
+against the ladder, players placed in their bands' rating ranges, every player re-rated)
+-> games (per band, PGN) -> corpus
 (per cutoff) -> learner (one model per cutoff) -> evaluate (ratings by temperature,
 ideal learner, the best player re-rated, move prediction, favor, entropy) -> results (Parquet
 rows) -> report (plots, report.html).
@@ -9,7 +11,8 @@ Run folder layout::
 
     config.toml            the ChessConfig of the run
     scores.json            engine move scores shared by all stages (cache by position)
-    ladder.json            calibrated ladder (ratings, RD, games)
+    ladder.json            calibrated engine ladder (ratings, RD, games)
+    population.json        the players fixed by the population rule (calibration probes, curve, players)
     games/<band>.pgn       training games of each band
     corpus/<cutoff>.npz    training examples of each cutoff
     models/<cutoff>/latest.pt
@@ -62,13 +65,14 @@ from transcend.learner.train import CHECKPOINT, cpu_threads, pick_device
 from transcend.chess.corpus import MoveCorpus, build_corpus
 from transcend.chess.engine import Engine, SearchLimit
 from transcend.chess.games import GameRecord, play_match, read_pgn, record_from_pgn, write_pgn
-from transcend.chess.players import (EnginePlayer, MoveScorer, RandomMover, ScoreCache,
-                                           SimulatedPlayer, make_population)
+from transcend.chess.players import EnginePlayer, MoveScorer, RandomMover, ScoreCache, ShareRandomEngine, SimulatedPlayer
+from transcend.chess.population import PlayerSpec, draw_population, fit_curve, probe_specs
 
 CONFIG = "config.toml"
 METRICS = "metrics.json"
 SCORES = "scores.json"
 LADDER = "ladder.json"
+POPULATION = "population.json"
 IDENTITY = "identity.json"  # the code that made the run (config.toml holds the rest)
 RANDOM_NAME = "random"
 
@@ -90,7 +94,10 @@ def _bar(progress: bool, total: int, desc: str) -> tqdm:
 
 
 class World:
-    """The engine, its score cache and the simulated players of a run (use as a context manager)."""
+    """The engine, its score cache and the simulated players of a run (use as a context manager).
+
+    The players exist once the population stage has written ``population.json``.
+    """
 
     def __init__(self, cfg: ChessConfig, run_dir: Path) -> None:
         self.cfg, self.run_dir = cfg, run_dir
@@ -99,12 +106,20 @@ class World:
             cache_path = run_dir / SCORES
             cache = ScoreCache.load(cache_path) if cache_path.is_file() else ScoreCache()
             self.scorer = MoveScorer(self.engine, SearchLimit(depth=cfg.score_depth), cache)
-            bands = [b for b in CHESS_BANDS if b.name in cfg.bands]
-            self.players: list[SimulatedPlayer] = make_population(self.scorer, cfg.players_per_band, bands=bands,
-                                                                  seed=cfg.seed)
         except BaseException:
             self.engine.close()
             raise
+        self._players: list[SimulatedPlayer] | None = None
+
+    @property
+    def players(self) -> list[SimulatedPlayer]:
+        if self._players is None:
+            path = self.run_dir / POPULATION
+            if not path.is_file():
+                raise TranscendError(f"{path} does not exist: the population stage has not run.")
+            specs = [PlayerSpec.from_dict(d) for d in json.loads(path.read_text())["players"]]
+            self._players = [s.build(self.scorer) for s in specs]
+        return self._players
 
     def __enter__(self) -> World:
         return self
@@ -119,9 +134,14 @@ class World:
         self.scorer.cache.save(self.run_dir / SCORES)
 
     def ladder_entrants(self) -> list:
-        sf = [EnginePlayer(self.engine, s, self.cfg.ladder_nodes, name=f"stockfish-s{s}-n{self.cfg.ladder_nodes}")
-              for s in self.cfg.ladder_skills]
-        return [RandomMover(RANDOM_NAME), *sf, *self.players]
+        """The fixed engine ladder: the random mover, Stockfish rungs with a share of random moves, Stockfish."""
+        cfg = self.cfg
+        low = min(cfg.ladder_skills)
+        rungs = [ShareRandomEngine(self.engine, low, cfg.ladder_nodes, r) for r in sorted(cfg.ladder_random_shares,
+                                                                                           reverse=True)]
+        sf = [EnginePlayer(self.engine, s, cfg.ladder_nodes, name=f"stockfish-s{s}-n{cfg.ladder_nodes}")
+              for s in cfg.ladder_skills]
+        return [RandomMover(RANDOM_NAME), *rungs, *sf]
 
     def player(self, name: str) -> SimulatedPlayer:
         return next(p for p in self.players if p.name == name)
@@ -169,11 +189,12 @@ def _ladder_pair_job(job: tuple[int, int, int]) -> tuple[list, dict]:
     return games, _new_scores(world, _KNOWN)
 
 
-def _rate_player_job(job: tuple[str, dict, int, int]) -> tuple[dict, dict]:
+def _rate_player_job(job: tuple[dict, dict, int, int]) -> tuple[dict, dict]:
     world = _WORKER
     assert world is not None
-    name, ladder_dict, n_games, seed = job
-    return _rate_simulated(world, Ladder.from_dict(ladder_dict), name, n_games, seed), _new_scores(world, _KNOWN)
+    spec, ladder_dict, n_games, seed = job
+    player = PlayerSpec.from_dict(spec).build(world.scorer)
+    return _rate_simulated(world, Ladder.from_dict(ladder_dict), player, n_games, seed), _new_scores(world, _KNOWN)
 
 
 def _in_workers(world: World, run_dir: Path, fn: Callable, jobs: Sequence, workers: int,
@@ -286,9 +307,8 @@ def _loadavg() -> list[float] | None:
         return None
 
 
-def resolve_cutoffs(cfg: ChessConfig, ladder: Ladder, players: list[SimulatedPlayer]) -> list[float]:
-    """The rating cutoffs of the run; a cutoff below every player is an error."""
-    ratings = {p.name: ladder.ratings[p.name].rating for p in players}
+def resolve_cutoffs(cfg: ChessConfig, ratings: dict[str, float], players: list[SimulatedPlayer]) -> list[float]:
+    """The rating cutoffs of the run (players' measured ratings); a cutoff below every player is an error."""
     if cfg.cutoffs is None:
         # rounded up to a tenth, so that the band's strongest player stays inside its cutoff
         cutoffs = sorted({math.ceil(10 * max(ratings[p.name] for p in players if p.band == b)) / 10
@@ -297,7 +317,8 @@ def resolve_cutoffs(cfg: ChessConfig, ladder: Ladder, players: list[SimulatedPla
         cutoffs = sorted(cfg.cutoffs)
     weakest = min(ratings.values())
     # games are played within a band: a cutoff needs two players of one band at or below it
-    least = min(sorted(ratings[p.name] for p in players if p.band == b)[1] for b in cfg.bands)
+    per_band = [sorted(ratings[p.name] for p in players if p.band == b) for b in cfg.bands]
+    least = min((r[1] for r in per_band if len(r) >= 2), default=math.inf)
     for c in cutoffs:
         if c < weakest:
             raise TranscendError(f"cutoff {c:g} has no players: the weakest player is rated {weakest:.0f}; "
@@ -419,14 +440,46 @@ def stage_ideal(world: World, ladder: Ladder, run_dir: Path, label: str, mixture
     return out
 
 
-def _rate_simulated(world: World, ladder: Ladder, name: str, n_games: int, seed: int) -> dict:
-    player = world.player(name)
-    opponents = [o for o in world.ladder_entrants() if o.name != name]
+def _rate_simulated(world: World, ladder: Ladder, player: SimulatedPlayer, n_games: int, seed: int) -> dict:
+    opponents = world.ladder_entrants()
     rating, games = rate_player(player, ladder, opponents, n_games, seed, random_plies=world.cfg.random_plies,
                                 max_plies=world.cfg.max_plies)
     low, high = rating.interval()
     return {"rating": rating.rating, "rd": rating.rd, "low": low, "high": high, "games": len(games),
-            "score": float(np.mean([g.score_for(name) for g in games]))}
+            "score": float(np.mean([g.score_for(player.name) for g in games]))}
+
+
+def stage_population(world: World, ladder: Ladder, run_dir: Path, progress: bool, workers: int = 1) -> dict:
+    """The population rule (``chess/population.py``): calibrate weakness -> rating on the ladder, draw the players.
+
+    Probe players at evenly spaced weaknesses are rated against the engine ladder; the
+    decreasing isotonic fit of their ratings is inverted at each player's target rating
+    (stratified over its band's range). Reads no model and no corpus.
+    """
+    path = run_dir / POPULATION
+    if path.is_file():
+        return json.loads(path.read_text())
+    cfg = world.cfg
+    probes = probe_specs(cfg.calibration_points, cfg.seed)
+    _say(progress, f"population: {len(probes)} calibration probes, {cfg.calibration_games} games each")
+    jobs = [(p.to_dict(), ladder.to_dict(), cfg.calibration_games, cfg.seed * 43 + 11 + 1_000 * k)
+            for k, p in enumerate(probes)]
+    t0 = time.perf_counter()
+    with _bar(progress, len(jobs), "calibrate") as bar:
+        rated = _in_workers(world, run_dir, _rate_player_job, jobs, workers, lambda i: bar.update(1))
+    weakness = [p.weakness for p in probes]
+    curve = fit_curve(weakness, [r["rating"] for r in rated], [r["rd"] for r in rated])
+    bands = [b for b in CHESS_BANDS if b.name in cfg.bands]
+    specs = draw_population(bands, cfg.players_per_band, weakness, curve, cfg.seed)
+    out = {"probes": [{**p.to_dict(), **r} for p, r in zip(probes, rated, strict=True)],
+           "curve": {"weakness": weakness, "rating": curve},
+           "floor": curve[int(np.argmax(weakness))],
+           "bands": {b.name: [curve[int(np.argmax(weakness))] + t for t in b.target] for b in bands},
+           "players": [s.to_dict() for s in specs], "seconds": time.perf_counter() - t0, "loadavg": _loadavg()}
+    world.save_cache()
+    _atomic_json(path, out)
+    world._players = None
+    return out
 
 
 def stage_rate_players(world: World, ladder: Ladder, run_dir: Path, progress: bool, workers: int = 1) -> dict:
@@ -443,19 +496,20 @@ def stage_rate_players(world: World, ladder: Ladder, run_dir: Path, progress: bo
     n = max(cfg.rated_games, cfg.verdict_games)
     out: dict[str, dict] = {}
     todo = []
+    specs = {d["name"]: d for d in json.loads((run_dir / POPULATION).read_text())["players"]}
     for index, p in enumerate(world.players):
         path = run_dir / "ratings" / "players" / f"{p.name}.json"
         if path.is_file():
             out[p.name] = json.loads(path.read_text())
         else:
-            todo.append((p.name, ladder.to_dict(), n, cfg.seed * 41 + 7 + 1_000 * index))
+            todo.append((specs[p.name], ladder.to_dict(), n, cfg.seed * 41 + 7 + 1_000 * index))
     if todo:
-        _say(progress, f"re-rating {len(todo)} players, {n} games each")
+        _say(progress, f"rating {len(todo)} players, {n} games each")
         with _bar(progress, len(todo), "rate players") as bar:
             rated = _in_workers(world, run_dir, _rate_player_job, todo, workers, lambda i: bar.update(1))
-        for (name, *_), r in zip(todo, rated, strict=True):
-            _atomic_json(run_dir / "ratings" / "players" / f"{name}.json", r)
-            out[name] = r
+        for (spec, *_), r in zip(todo, rated, strict=True):
+            _atomic_json(run_dir / "ratings" / "players" / f"{spec['name']}.json", r)
+            out[spec["name"]] = r
         world.save_cache()
     return out
 
@@ -491,7 +545,15 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
                 on_stage("ladder")
             if stop_after == "ladder":
                 return {}
-            cutoffs = resolve_cutoffs(cfg, ladder, world.players)  # a bad cutoff is refused before the games
+            t = time.perf_counter()
+            population = stage_population(world, ladder, run_dir, progress, workers)
+            timings["population_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            # every player rated exactly as the models will be, before any model exists
+            rerated = stage_rate_players(world, ladder, run_dir, progress, workers)
+            timings["rate_players_s"] = time.perf_counter() - t
+            measured = {name: r["rating"] for name, r in rerated.items()}
+            cutoffs = resolve_cutoffs(cfg, measured, world.players)  # a bad cutoff is refused before the games
             t = time.perf_counter()
             games = stage_games(world, run_dir, progress, workers)
             timings["games_s"] = time.perf_counter() - t
@@ -499,13 +561,12 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
                 on_stage("games")
             if stop_after == "games":
                 return {}
-            rerated: dict[str, dict] = {}
             results = {}
             corpora = {}
             mixtures = {}
             for c in cutoffs:
                 label = cutoff_label(c)
-                allowed = {p.name for p in world.players if ladder.ratings[p.name].rating <= c + 1e-9}
+                allowed = {p.name for p in world.players if measured[p.name] <= c + 1e-9}
                 train, held = stage_corpus(cfg, run_dir, games, c, allowed)
                 counts = Counter(train.players.tolist())
                 members = [p for p in world.players if p.name in counts]
@@ -521,10 +582,6 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
                 t = time.perf_counter()
                 rated = stage_rate_model(world, ladder, run_dir, label, model, mixtures[label], held, progress)
                 ideal = stage_ideal(world, ladder, run_dir, label, mixtures[label], progress)
-                if not rerated:
-                    t_players = time.perf_counter()
-                    rerated = stage_rate_players(world, ladder, run_dir, progress, workers)
-                    timings["rate_players_s"] = time.perf_counter() - t_players
                 players_rerated = {p.name: {k: rerated[p.name][k] for k in ("rating", "rd", "games")}
                                    for p in members}
                 best = max(players_rerated, key=lambda name: (players_rerated[name]["rating"], name))
@@ -534,7 +591,7 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
                     "players_rerated": players_rerated,
                     "best_player": best, "best_player_rating": players_rerated[best]["rating"],
                     "best_player_rd": players_rerated[best]["rd"], "best_player_games": players_rerated[best]["games"],
-                    "best_player_ladder": {"rating": ladder.ratings[best].rating, "rd": ladder.ratings[best].rd},
+                    "best_player_target": next(p["target"] for p in population["players"] if p["name"] == best),
                     "training": train_info, **rated, "ideal": ideal}
             if stop_after == "train":
                 return {}
@@ -564,6 +621,11 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
             "experiment": "chess", "run_dir": str(run_dir), "config": cfg.to_dict(), "version": __version__,
             "python": platform.python_version(), "torch": torch.__version__, "engine": engine_name,
             "ladder": {k: {"rating": r.rating, "rd": r.rd} for k, r in ladder.ratings.items()},
+            "population": {"curve": population["curve"], "floor": population["floor"], "bands": population["bands"],
+                           "probes": {p["name"]: {k: p[k] for k in ("weakness", "rating", "rd", "games")}
+                                      for p in population["probes"]},
+                           "players": {p["name"]: {**p, "measured": rerated[p["name"]]["rating"]}
+                                       for p in population["players"]}},
             "cutoffs": results, "entropy": entropy, "timings": timings,
             "seconds": time.perf_counter() - t_start,
         }
@@ -580,15 +642,30 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
         raise
 
 
-#: The files of the expensive early stages (engine scores, ladder, training games) and the config fields those
-#: files do not depend on. An unfinished run that differs from a new command only in these fields keeps the
-#: files and makes everything after them again: a command that failed after the games (a diverging lr, a
-#: device) is corrected without playing them again. A field not listed here is taken to change the games.
-EARLY_FILES = (SCORES, LADDER, "games")
+#: The files of the stages up to the games (engine scores, ladder, population, the players' ratings, the
+#: training games) and the config fields those files do not depend on. An unfinished run that differs from a new
+#: command only in these fields keeps the files and makes everything after them again: a command that failed
+#: after the games (a diverging lr, a device) is corrected without playing them again. A field not listed here
+#: is taken to change the games.
+EARLY_FILES = (SCORES, LADDER, POPULATION, "games", "ratings/players")
 LATE_FIELDS = frozenset({
-    "cutoffs", "n_layer", "n_embd", "n_head", "causal", "training", "temperatures", "rated_games", "verdict_games",
-    "ideal_temperatures", "legal_only", "favor_temperature", "favor_positions", "entropy_plies", "entropy_states",
-    "entropy_min_visits", "heldout_fraction", "device"})
+    "cutoffs", "n_layer", "n_embd", "n_head", "causal", "training", "temperatures", "ideal_temperatures",
+    "legal_only", "favor_temperature", "favor_positions", "entropy_plies", "entropy_states", "entropy_min_visits",
+    "heldout_fraction", "device"})
+
+
+def _remove_all_but(folder: Path, keep: tuple[str, ...], prefix: str = "") -> None:
+    """Remove what ``folder`` holds except the relative paths ``keep`` (and the folders above them)."""
+    for path in folder.iterdir():
+        rel = prefix + path.name
+        if rel in keep:
+            continue
+        if path.is_dir() and not path.is_symlink() and any(k.startswith(rel + "/") for k in keep):
+            _remove_all_but(path, keep, rel + "/")
+        elif path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _prepare_run_dir(cfg: ChessConfig, run_dir: Path) -> bool:
@@ -618,11 +695,9 @@ def _prepare_run_dir(cfg: ChessConfig, run_dir: Path) -> bool:
         raise TranscendError(f"run folder {run_dir} holds {'a finished' if finished else 'an unfinished'} run made "
                              f"with {'; '.join(shown[:3])}{more}; choose another --out, or delete the folder to run "
                              "it again.")
-    print(f"transcend: run folder {run_dir}: keeping its ladder and games; {', '.join(changed)} changed, so "
-          "what comes after the games is made again", file=sys.stderr)
-    for path in run_dir.iterdir():
-        if path.name not in EARLY_FILES:
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    print(f"transcend: run folder {run_dir}: keeping its ladder, players and games; {', '.join(changed)} changed, "
+          "so what comes after the games is made again", file=sys.stderr)
+    _remove_all_but(run_dir, EARLY_FILES)
     cfg.save(run_dir / CONFIG)
     return False
 
@@ -686,9 +761,6 @@ def _write_results(cfg: ChessConfig, run_dir: Path, metrics: dict) -> None:
         rows.append({**base, **extra, "metric": "best_player_rating", "temperature": nan,
                      "value": e["best_player_rating"]})
         rows.append({**base, **extra, "metric": "best_player_rd", "temperature": nan, "value": e["best_player_rd"]})
-        if "best_player_ladder" in e:
-            rows.append({**base, **extra, "metric": "best_player_ladder_rating", "temperature": nan,
-                         "value": e["best_player_ladder"]["rating"]})
         for t, r in e["by_temperature"].items():
             for key in ("rating", "rd", "score", "illegal_draws", "forfeits"):
                 rows.append({**base, **extra, "metric": f"model_{key}", "temperature": float(t), "value": float(r[key])})

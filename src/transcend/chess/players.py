@@ -13,7 +13,8 @@ A simulated player, at each position (docs/design.md §2, chess):
 3. samples a move from ``softmax((p + b) / temperature)``.
 
 Low temperature and a small blind-spot scale make a strong player; the actual strength
-of a population must be *measured* (by rated games), not read off these parameters.
+of a population must be *measured* (by rated games), not read off these parameters. The
+experiment's players are drawn by the population rule in ``chess/population.py``.
 Every random draw comes from the ``numpy.random.Generator`` passed in by the caller.
 """
 
@@ -43,6 +44,11 @@ from transcend.chess.engine import (
 )
 
 CACHE_FORMAT = "transcend-chess-scores/1"
+#: What a player sees in its blind positions (see PlayerStyle.blunder_kind).
+BLUNDER_KINDS = ("noise", "greedy")
+#: Material in pawns (the usual 1-3-3-5-9 scale) and what a reply-blind player values a pawn of it at.
+PIECE_PAWNS = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
+GREED_PER_PAWN = 0.1
 #: XORed into a player's seed for the misjudgements of its blind positions (a separate stream).
 BLIND_STREAM = 0x5EED_B11D
 
@@ -209,12 +215,20 @@ class PlayerStyle:
         position): the player always errs there, and different players err in different
         positions -- errors that a vote of several players removes (default 0: none).
     blunder_scale: size of the extra misjudgement in blind positions (win-probability units).
+    blunder_kind: what the player sees in a blind position. ``"noise"``: the engine's values
+        plus ``blunder_scale * z`` (nearly arbitrary moves when the scale is large).
+        ``"greedy"``: it does not look at the opponent's reply at all ("hope chess", the
+        commonest beginner error): a move is worth only the material it wins at once
+        (``GREED_PER_PAWN`` per pawn) plus ``blunder_scale * z``, so it grabs material,
+        leaves pieces hanging and misses threats and mates, but never prefers giving
+        material away for nothing.
     """
 
     temperature: float
     blind_spot_scale: float
     blunder_rate: float = 0.0
     blunder_scale: float = 1.0
+    blunder_kind: str = "noise"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.blunder_rate <= 1.0:
@@ -225,6 +239,8 @@ class PlayerStyle:
             raise TranscendError(f"Player temperature must be a finite number >= 0, got {self.temperature!r}.")
         if not (self.blind_spot_scale >= 0 and math.isfinite(self.blind_spot_scale)):
             raise TranscendError(f"Blind-spot scale must be a finite number >= 0, got {self.blind_spot_scale!r}.")
+        if self.blunder_kind not in BLUNDER_KINDS:
+            raise TranscendError(f"Blunder kind must be one of {', '.join(BLUNDER_KINDS)}, got {self.blunder_kind!r}.")
 
 
 class SimulatedPlayer:
@@ -261,7 +277,12 @@ class SimulatedPlayer:
         )
         if self.is_blind(board):
             extra = self.style.blunder_scale
-            values += np.array([extra * hashed_normal(self.seed ^ BLIND_STREAM, pos, u) for u in ucis])
+            noise = np.array([extra * hashed_normal(self.seed ^ BLIND_STREAM, pos, u) for u in ucis])
+            if self.style.blunder_kind == "greedy":
+                gain = np.array([material_gain(board, chess.Move.from_uci(u)) for u in ucis], dtype=np.float64)
+                values = GREED_PER_PAWN * gain + noise
+            else:
+                values += noise
         return ucis, values
 
     def is_blind(self, board: chess.Board) -> bool:
@@ -286,6 +307,18 @@ class SimulatedPlayer:
         probs = _softmax(values, self.style.temperature)
         index = int(rng.choice(len(ucis), p=probs))
         return chess.Move.from_uci(ucis[index])
+
+
+def material_gain(board: chess.Board, move: chess.Move) -> int:
+    """Material (pawns) that ``move`` wins at once: the piece it captures plus a promotion's gain."""
+    if board.is_en_passant(move):
+        gain = 1
+    else:
+        captured = board.piece_at(move.to_square)
+        gain = PIECE_PAWNS[captured.piece_type] if captured is not None else 0
+    if move.promotion:
+        gain += PIECE_PAWNS[move.promotion] - 1
+    return gain
 
 
 def _softmax(values: np.ndarray, temperature: float) -> np.ndarray:
@@ -336,67 +369,25 @@ class EnginePlayer:
         return self.engine.engine_move(board, self.skill_level, self.nodes, rng if self.reproducible else None)
 
 
-# ------------------------------------------------------------------------------------
-# Populations
-# ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StrengthBand:
-    """A named range of player styles; players of a band get styles spread across it."""
+class ShareRandomEngine:
+    """A ladder rung between the random mover and Stockfish: a random legal move with probability
+    ``random_share``, else Stockfish's move at ``skill_level`` and ``nodes`` (see EnginePlayer).
 
-    name: str
-    temperature: tuple[float, float]  # (low, high)
-    blind_spot_scale: tuple[float, float]
-    blunder_rate: tuple[float, float] = (0.0, 0.0)
-    blunder_scale: float = 1.0
-
-
-#: Default bands, weakest first. Nominal only: measure ratings with rated games.
-DEFAULT_BANDS: tuple[StrengthBand, ...] = (
-    StrengthBand("novice", temperature=(0.15, 0.25), blind_spot_scale=(0.08, 0.12)),
-    StrengthBand("club", temperature=(0.07, 0.12), blind_spot_scale=(0.05, 0.08)),
-    StrengthBand("expert", temperature=(0.03, 0.05), blind_spot_scale=(0.03, 0.05)),
-    StrengthBand("master", temperature=(0.01, 0.02), blind_spot_scale=(0.015, 0.03)),
-)
-
-
-def make_population(
-    scorer: MoveScorer,
-    players_per_band: int = 4,
-    *,
-    bands: Sequence[StrengthBand] = DEFAULT_BANDS,
-    seed: int = 0,
-) -> list[SimulatedPlayer]:
-    """``players_per_band`` players in each band, weakest band first.
-
-    Within a band, temperatures and blind-spot scales are drawn log-uniformly from the
-    band's ranges with a generator seeded by ``seed``; each player's blind-spot seed is
-    a 63-bit integer from the same seed sequence, so players never share blind spots.
-    Names are ``<band>-<index>``, e.g. ``club-02``.
+    Fixed engine rungs, not simulated players, so the ladder's scale is the same for every population.
     """
-    if players_per_band < 1:
-        raise TranscendError(f"A population needs at least one player per band, got {players_per_band}.")
-    if not bands:
-        raise TranscendError("A population needs at least one strength band.")
-    # The constant keeps these streams apart from other uses of the same `seed`.
-    root = np.random.SeedSequence([int(seed), 0x636865])
-    players: list[SimulatedPlayer] = []
-    for band, child in zip(bands, root.spawn(len(bands)), strict=True):
-        rng = np.random.default_rng(child)
-        for i in range(players_per_band):
-            t = _log_uniform(rng, band.temperature)
-            s = _log_uniform(rng, band.blind_spot_scale)
-            player_seed = int(rng.integers(0, 2**63 - 1))
-            style = PlayerStyle(t, s)
-            if band.blunder_rate != (0.0, 0.0):  # drawn only then, so the default bands keep their streams
-                style = PlayerStyle(t, s, float(rng.uniform(*band.blunder_rate)), band.blunder_scale)
-            players.append(SimulatedPlayer(f"{band.name}-{i:02d}", player_seed, style, scorer, band=band.name))
-    return players
 
+    def __init__(self, engine: Engine, skill_level: int, nodes: int, random_share: float, *,
+                 name: str | None = None) -> None:
+        if not 0.0 < random_share < 1.0:
+            raise TranscendError(f"A rung's random share must be in (0, 1), got {random_share!r}.")
+        self.inner = EnginePlayer(engine, skill_level, nodes)
+        self.random_share = float(random_share)
+        self.name = name or f"stockfish-s{skill_level}-n{nodes}-r{random_share:g}"
 
-def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
-    low, high = bounds
-    if low < 0 or high < low:
-        raise TranscendError(f"A band range must satisfy 0 <= low <= high, got {bounds}.")
-    if low == high or low == 0:
-        return float(rng.uniform(low, high))
-    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+    def choose_move(self, board: chess.Board, rng: np.random.Generator) -> chess.Move:
+        if rng.random() < self.random_share:
+            moves = sorted(board.legal_moves, key=lambda m: m.uci())
+            if not moves:
+                raise TranscendError(f"No legal move in {board.fen()} (the game is over).")
+            return moves[int(rng.integers(len(moves)))]
+        return self.inner.choose_move(board, rng)

@@ -114,16 +114,36 @@ EXPERIMENTS: dict[str, Callable[[str, list[int]], Experiment]] = {
 }
 
 
-def get_experiment(name: str, scale: str = "small", seeds: int | list[int] = 1) -> Experiment:
-    """The named reproduction at ``scale`` with seeds 0..seeds-1 (or the given list)."""
+#: Seeds of every grid point unless told otherwise (all scales): a seed changes the world, the experts, the
+#: corpus and the model's initialisation, and three give an interval over seeds (evaluate.stats.seed_interval).
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+def resolve_seeds(seeds: int | list[int] | None = None) -> list[int]:
+    """The seeds of a reproduction: None gives DEFAULT_SEEDS, a count N gives 0..N-1, a list is taken as is."""
+    if seeds is None:
+        return list(DEFAULT_SEEDS)
+    if isinstance(seeds, bool):
+        raise TranscendError(f"seeds must be a count (at least 1) or a list of seeds, got {seeds!r}.")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise TranscendError(f"seeds must be at least 1, got {seeds}.")
+        return list(range(seeds))
+    seeds = list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise TranscendError(f"seeds must be whole numbers >= 0, got {seeds}.")
+    if len(set(seeds)) != len(seeds):
+        raise TranscendError(f"seeds must be distinct, got {seeds}.")
+    return seeds
+
+
+def get_experiment(name: str, scale: str = "small", seeds: int | list[int] | None = None) -> Experiment:
+    """The named reproduction at ``scale`` with seeds 0, 1, 2 (DEFAULT_SEEDS), or 0..seeds-1 for a count, or
+    the given list."""
     if name not in EXPERIMENTS:
         raise TranscendError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}.")
     if scale not in SCALES:
         raise TranscendError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}.")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise TranscendError(f"seeds must be at least 1, got {seeds}.")
-        seeds = list(range(seeds))
-    exp = EXPERIMENTS[name](scale, list(seeds))
+    exp = EXPERIMENTS[name](scale, resolve_seeds(seeds))
     exp.scale = scale
     return exp

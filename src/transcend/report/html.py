@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from transcend.errors import TranscendError  # noqa: E402
-from transcend.evaluate.stats import seed_interval  # noqa: E402
+from transcend.evaluate.stats import seed_interval, transcendent  # noqa: E402
 from transcend.report.plot import STYLE, legend_below, save_figure  # noqa: E402
 from transcend.experiments.runner import SPEC  # noqa: E402
 from transcend.results.store import RESULTS, quote_literal, readable_tables  # noqa: E402
@@ -117,13 +117,19 @@ Figure = tuple[str, Any, str]
 SEEDS_CAPTION = "Points: mean over seeds; error bars: 95% t-interval over seeds (none with one seed)."
 
 
+def _band(values: list[float]) -> tuple[float, float, float]:
+    """(mean, lo, hi) over seeds for drawing: the 95% t-interval, or no width where it is undefined (one seed)."""
+    iv = seed_interval(values)
+    return (iv.mean, iv.lo, iv.hi) if iv.defined else (iv.mean, iv.mean, iv.mean)
+
+
 def _series(runs: Runs, x_field: str, metric: str, temperature=None, k=None, subset=None):
     """x, mean over seeds, and the 95% t-interval's lower and upper ends."""
     xs, mean, _ = runs.series(x_field, metric, temperature, k, subset)
     groups: dict[Any, list[float]] = defaultdict(list)
     for r in runs.runs.values() if subset is None else subset:
         groups[r["params"].get(x_field)].append(runs.value(r, metric, temperature, k))
-    iv = [seed_interval(groups[x]) for x in xs]
+    iv = [_band(groups[x]) for x in xs]
     return (np.array([float(x) for x in xs]), np.array([m for m, _, _ in iv]), np.array([lo for _, lo, _ in iv]),
             np.array([hi for _, _, hi in iv]))
 
@@ -145,7 +151,7 @@ def _line(ax, runs: Runs, x_field: str, metric: str, *, temperature=None, k=None
 
 def _level(ax, runs: Runs, subset: list[dict], metric: str, label: str, temperature=None, k=None, **style) -> None:
     """A horizontal line at the seeds' mean of ``metric``, with its 95% interval as a band."""
-    mean, lo, hi = seed_interval([runs.value(r, metric, temperature, k) for r in subset])
+    mean, lo, hi = _band([runs.value(r, metric, temperature, k) for r in subset])
     if math.isnan(mean):
         return
     ax.axhline(mean, label=label, **style)
@@ -176,7 +182,7 @@ def _done(fig, axes, title: str, scale: str | None, ncol: int = 4):
 
 def _theory_by_t(runs: Runs, subset: list[dict], taus: list[float]):
     """The theory's curve over temperature (``theory_by_temperature``), if the runs recorded one."""
-    vals = [seed_interval([runs.value(r, "theory_by_temperature", t) for r in subset]) for t in taus]
+    vals = [_band([runs.value(r, "theory_by_temperature", t) for r in subset]) for t in taus]
     if all(math.isnan(m) for m, _, _ in vals):
         return None
     return [m for m, _, _ in vals]
@@ -192,15 +198,15 @@ def fig_temperature(runs: Runs) -> list[Figure]:
     fig, axes = _panels(len(ns))
     for ax, n in zip(axes[0], ns):
         sub = runs.select(experts__experts=n)
-        model = [seed_interval([runs.value(r, "model_accuracy", t) for r in sub]) for t in taus]
-        ideal = [seed_interval([runs.value(r, "ideal_learner_by_temperature", t) for r in sub]) for t in taus]
+        model = [_band([runs.value(r, "model_accuracy", t) for r in sub]) for t in taus]
+        ideal = [_band([runs.value(r, "ideal_learner_by_temperature", t) for r in sub]) for t in taus]
         for vals, label, kind in ((ideal, "ideal learner (corpus mixture)", "ideal"), (model, "model", "model")):
             _draw(ax, np.array(taus), *(np.array(c) for c in zip(*vals)), label=label, **STYLE[kind])
         curve = _theory_by_t(runs, sub, taus)
         if curve is not None:
             ax.plot(taus, curve, label="theory: majority vote", **STYLE["theory"])
         else:
-            m, _, _ = seed_interval([runs.value(r, "theory_accuracy") for r in sub])
+            m, _, _ = _band([runs.value(r, "theory_accuracy") for r in sub])
             ax.plot([0.0], [m], label="theory: majority vote (τ → 0)", **STYLE["theory_point"])
         _level(ax, runs, sub, "best_expert_accuracy", "best expert", **STYLE["best_expert"])
         _finish(ax, "sampling temperature τ", _experts_label(n))
@@ -347,7 +353,7 @@ def fig_vote(runs: Runs) -> list[Figure]:
         fig, axes = _panels(len(ns))
         for ax, n in zip(axes[0], ns):
             sub = runs.select(experts__experts=n, experts__coverage=cov)
-            vals = [seed_interval([runs.value(r, "vote.inference", 1.0, k) for r in sub]) for k in ks]
+            vals = [_band([runs.value(r, "vote.inference", 1.0, k) for r in sub]) for k in ks]
             _level(ax, runs, sub, "best_expert_accuracy", "best expert", **STYLE["best_expert"])
             _level(ax, runs, sub, "vote.experts_vote", "experts' explicit vote", color="tab:red", ls="--", lw=1)
             _level(ax, runs, sub, "vote.training_vote", "training-time vote (model greedy)", color="tab:green", lw=1.2)
@@ -434,11 +440,52 @@ def _cell(runs: Runs, r: dict, metric: str, t, k) -> str:
     return _fmt(v)
 
 
-def _interval_cell(values: list[float]) -> str:
-    mean, lo, hi = seed_interval(values)
-    if math.isnan(mean):
+def _interval_cell(values: list[float], signed: bool = False) -> str:
+    """Mean over seeds [its 95% t-interval]; "n/a" for the interval where one seed gives none."""
+    iv = seed_interval(values)
+    if math.isnan(iv.mean):
         return "–"
-    return f"{mean:.3f}" if hi == lo else f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+    f = "{:+.3f}" if signed else "{:.3f}"
+    if not iv.defined:
+        return f.format(iv.mean) + " [n/a: 1 seed]"
+    return f"{f.format(iv.mean)} [{f.format(iv.lo)}, {f.format(iv.hi)}]"
+
+
+#: The key numbers of a grid point, over seeds: (metric, temperature, header). The gap is model (greedy) −
+#: best expert (at its best τ); a generalization run's gap is that of the across-expertise (test) questions.
+SEED_TABLE = [("model_accuracy", 0.0, "model, greedy"), ("best_expert_accuracy", None, "best expert"),
+              ("ideal_learner_accuracy", None, "ideal learner"), ("transcendence_gap", None, "gap"),
+              ("two_hop.across.model_accuracy", None, "two-hop across: model"),
+              ("two_hop.across.best_expert_accuracy", None, "two-hop across: best expert"),
+              ("two_hop.across.transcendence_gap", None, "two-hop across: gap")]
+
+
+def _gap_metric(runs: Runs, group: list[dict]) -> str | None:
+    """The gap a grid point's transcendence is judged on: the one-hop gap, else the across-expertise gap."""
+    for metric in ("transcendence_gap", "two_hop.across.transcendence_gap"):
+        if any(not math.isnan(runs.value(r, metric)) for r in group):
+            return metric
+    return None
+
+
+def point_verdict(runs: Runs, group: list[dict]):
+    """Whether a grid point (its runs, one per seed) transcends: ``evaluate.stats.transcendent`` on its gaps
+    over seeds, or on the one run's query-bootstrap interval where there is one seed."""
+    metric = _gap_metric(runs, group)
+    if metric is None:
+        return transcendent([])
+    gaps = [runs.value(r, metric) for r in group]
+    stem = metric[: -len("transcendence_gap")]
+    ci = None
+    if len(group) == 1:
+        ci = (runs.value(group[0], stem + "gap_ci95_lo"), runs.value(group[0], stem + "gap_ci95_hi"))
+    return transcendent(gaps, ci)
+
+
+SEEDS_NOTE = ("Per grid point: mean over seeds [95% Student-t interval of that mean over seeds, "
+              "scipy.stats.t.interval; n/a with one seed]. <b>Transcendent</b> only where the interval of the gap "
+              "(model greedy − best expert at its best τ) over seeds lies above 0; with one seed the run's "
+              "bootstrap interval over queries decides instead, and the cell says so.")
 
 
 def _tables(runs: Runs) -> str:
@@ -451,16 +498,16 @@ def _tables(runs: Runs) -> str:
     points: dict[tuple, list[dict]] = defaultdict(list)
     for r in order:
         points[key(r)].append(r)
-    if any(len(v) > 1 for v in points.values()):
-        rows = "\n".join(
-            "<tr>" + "".join(f"<td>{_e(_fmt(group[0]['params'].get(f)))}</td>" for f in fields)
-            + f"<td>{len(group)}</td>"
-            + "".join(f"<td>{_e(_interval_cell([runs.value(r, *c[:3]) for r in group]))}</td>" for c in cols)
-            + "</tr>" for group in points.values())
-        out.append("<h3>Over seeds</h3><p>Mean over seeds [95% t-interval over seeds].</p>"
-                   f'<table class="seeds"><thead><tr>{head}<th>seeds</th>'
-                   + "".join(f"<th>{_e(c[3].replace(' (95% CI)', ''))}</th>" for c in cols)
-                   + f"</tr></thead><tbody>\n{rows}\n</tbody></table>")
+    seed_cols = [c for c in SEED_TABLE if any(not math.isnan(runs.value(r, c[0], c[1])) for r in runs.runs.values())]
+    rows = "\n".join(
+        "<tr>" + "".join(f"<td>{_e(_fmt(group[0]['params'].get(f)))}</td>" for f in fields)
+        + f"<td>{len(group)}</td>"
+        + "".join(f"<td>{_e(_interval_cell([runs.value(r, c[0], c[1]) for r in group], c[0].endswith('gap')))}</td>"
+                  for c in seed_cols)
+        + f"<td>{_e(point_verdict(runs, group).label())}</td></tr>" for group in points.values())
+    out.append(f'<h3>Over seeds</h3><p>{SEEDS_NOTE}</p><table class="seeds"><thead><tr>{head}<th>seeds</th>'
+               + "".join(f"<th>{_e(c[2])}</th>" for c in seed_cols)
+               + f"<th>transcendent</th></tr></thead><tbody>\n{rows}\n</tbody></table>")
     body = "\n".join(
         "<tr>" + "".join(f"<td>{_e(_fmt(r['params'].get(f)))}</td>" for f in fields) + f"<td>{_e(r['seed'])}</td>"
         + "".join(f"<td>{_e(_cell(runs, r, *c[:3]))}</td>" for c in cols) + f"<td><code>{_e(r['dir'])}</code>"

@@ -14,7 +14,8 @@ reader sees either the old file or the new one, never half of one.
 ``query(sql, root)`` runs SQL over every ``results.parquet`` under ``root``,
 copied into an in-memory table named ``results`` (files with different config
 columns are unioned by name) on a DuckDB connection without file or network
-access and with its configuration locked.
+access and with its configuration locked. Beside it, the table ``seeds``
+holds each grid point's mean over seeds and its 95% interval over seeds.
 """
 
 from __future__ import annotations
@@ -135,9 +136,61 @@ def connect(root: Path):
     con.register("results_arrow", results)
     con.execute("CREATE TABLE results AS SELECT * FROM results_arrow")
     con.unregister("results_arrow")
+    _add_seeds_table(con)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+#: Columns of ``results`` that differ between the seeds of one grid point (the rest name the point).
+SEED_VARYING = ("run_id", "seed", "cfg.seed", "value")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _add_seeds_table(con) -> None:
+    """The table ``seeds``: one row per grid point (every column of ``results`` but the run, the seed and the
+    value: experiment, metric, temperature, every config field...) with ``n_seeds``, the ``seeds``, their
+    ``mean`` and its 95% interval over seeds ``ci95_lo``/``ci95_hi`` (``evaluate.stats.seed_interval``: a
+    Student-t interval; NULL with one seed). Gap rows (``...transcendence_gap``) also carry ``transcendent``
+    and its ``basis`` (``evaluate.stats.transcendent``: "seeds", or "queries" where one seed leaves the run's
+    bootstrap interval over queries to decide)."""
+    from transcend.evaluate.stats import seed_interval, transcendent
+
+    cols = [r[0] for r in con.execute("DESCRIBE results").fetchall()]
+    key = [c for c in cols if c not in SEED_VARYING]
+    seed = "seed" if "seed" in cols else "NULL"
+    grouped = con.execute(f"SELECT {', '.join(map(_ident, key))}, list(value ORDER BY {seed}), "
+                          f"list({seed} ORDER BY {seed}) FROM results GROUP BY ALL").fetchall()
+    nan_free = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731 (NaN != NaN in keys)
+    rows = [tuple(map(nan_free, g[:-2])) for g in grouped]
+    values, seeds = [g[-2] for g in grouped], [g[-1] for g in grouped]
+    by_point = {r: i for i, r in enumerate(rows)}
+    metric_at = key.index("metric")
+    ivs = [seed_interval(v) for v in values]
+    verdicts: list[Any] = [None] * len(rows)
+    for i, r in enumerate(rows):
+        metric = r[metric_at]
+        if not isinstance(metric, str) or not metric.endswith("transcendence_gap"):
+            continue
+        stem = metric[: -len("transcendence_gap")]
+        ends = [by_point.get(r[:metric_at] + (stem + end,) + r[metric_at + 1:]) for end in ("gap_ci95_lo", "gap_ci95_hi")]
+        query_ci = (values[ends[0]][0], values[ends[1]][0]) if None not in ends and len(values[i]) == 1 else None
+        verdicts[i] = transcendent(values[i], query_ci)
+    columns = {c: _column(c, [g[j] for g in grouped]) for j, c in enumerate(key)}
+    columns.update(n_seeds=pa.array([iv.n for iv in ivs], pa.int64()),
+                   seeds=pa.array([",".join(str(x) for x in s if x is not None) for s in seeds], pa.string()),
+                   mean=pa.array([iv.mean for iv in ivs], pa.float64()),
+                   ci95_lo=pa.array([iv.lo for iv in ivs], pa.float64()),
+                   ci95_hi=pa.array([iv.hi for iv in ivs], pa.float64()),
+                   transcendent=pa.array([v.transcendent if v else None for v in verdicts], pa.bool_()),
+                   basis=pa.array([v.basis if v else None for v in verdicts], pa.string()))
+    table = pa.table(columns)
+    con.register("seeds_arrow", table)
+    con.execute("CREATE TABLE seeds AS SELECT * FROM seeds_arrow")
+    con.unregister("seeds_arrow")
 
 
 def quote_literal(text: str) -> str:

@@ -356,10 +356,7 @@ class RunConfig:
 
     def stage_hash(self, *sections: str) -> str:
         """Hash of the config sections a stage depends on (plus mode and seed) and of the code that makes them."""
-        d = self.identity()
-        sub = {k: d[k] for k in ("mode", "seed", *sections) if k in d}
-        sub["code"] = {g: d["code"][g] for g in sorted({CODE_OF_SECTION[s] for s in sections if s in CODE_OF_SECTION})}
-        return identity_hash(sub)
+        return stage_hash(self.identity(), *sections)
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -427,6 +424,15 @@ class RunConfig:
 def identity_hash(identity: dict[str, Any]) -> str:
     """The 12-hex-digit name of an identity (``RunConfig.identity``)."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def stage_hash(identity: dict[str, Any], *sections: str) -> str:
+    """The hash of an identity's ``sections`` (plus mode and seed) and of the code that makes them: of this
+    config (``RunConfig.stage_hash``), or of what a run folder recorded (its ``identity.json``)."""
+    sub = {k: identity[k] for k in ("mode", "seed", *sections) if k in identity}
+    code = identity.get("code") or {}
+    sub["code"] = {g: code.get(g) for g in sorted({CODE_OF_SECTION[s] for s in sections if s in CODE_OF_SECTION})}
+    return identity_hash(sub)
 
 
 def default_run_dir(cfg: RunConfig) -> Path:

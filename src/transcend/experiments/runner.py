@@ -148,14 +148,22 @@ def _finished_elsewhere(out: Path, run_id: str) -> Path | None:
     return None
 
 
+#: The config sections a trained model depends on (not the evaluation).
+LEARNER_SECTIONS = (*CORPUS_SECTIONS, "model", "training")
+
+
 def learner_key(cfg: RunConfig) -> str:
-    """The hash of everything a trained model depends on (not the evaluation)."""
-    return cfg.stage_hash(*CORPUS_SECTIONS, "model", "training")
+    """The hash of everything a trained model depends on (not the evaluation), its code included."""
+    return cfg.stage_hash(*LEARNER_SECTIONS)
 
 
 def _trained_elsewhere(out: Path, cfg: RunConfig) -> Path | None:
-    """A finished run under the same root whose model is this run's model (its evaluation may differ)."""
+    """A finished run under the same root whose model is this run's model (its evaluation may differ): the
+    same world, experts, corpus, model and training, and the same corpus and learner code, as its
+    ``identity.json`` recorded them (a run without one was made by code that did not record it)."""
+    from transcend.config import stage_hash
     from transcend.learner.train import CHECKPOINT
+    from transcend.pipeline import IDENTITY
 
     key = learner_key(cfg)
     for metrics in sorted(out.parent.parent.glob("*/*/metrics.json")):
@@ -163,10 +171,11 @@ def _trained_elsewhere(out: Path, cfg: RunConfig) -> Path | None:
         if other.resolve() == out.resolve() or not (other / "checkpoints" / CHECKPOINT).is_file():
             continue
         try:
-            if learner_key(RunConfig.load(other / "config.toml")) == key:
-                return other
-        except TranscendError:
+            recorded = json.loads((other / IDENTITY).read_text())["identity"]
+        except (OSError, ValueError, KeyError, TypeError):
             continue
+        if isinstance(recorded, dict) and stage_hash(recorded, *LEARNER_SECTIONS) == key:
+            return other
     return None
 
 

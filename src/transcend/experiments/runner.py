@@ -301,6 +301,10 @@ def _ray_init(ray, address: str, init_kwargs: dict | None) -> None:
         ray.init(**kwargs, log_to_driver=False)
     except Exception as e:  # ConnectionError, AuthenticationError, ValueError, RuntimeError ...
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if address == "auto" and isinstance(e, ConnectionError):
+            raise TranscendError("no Ray cluster is running on this machine (--ray auto looks for one started by "
+                                 "`ray start --head`); start one, give a head's address as --ray HOST:PORT, or use "
+                                 "--ray local.") from None
         if address != "local" and os.environ.get("RAY_AUTH_MODE") != "token":
             # Ray's own message blames "a previous Ray instance that has since crashed"; the usual cause is a
             # head that wants a token (Ray 2.60's `ray start --head` does) which this client does not have.
@@ -310,14 +314,20 @@ def _ray_init(ray, address: str, init_kwargs: dict | None) -> None:
         raise TranscendError(f"cannot connect to the Ray cluster at {address!r}: {first}") from None
 
 
-def _map_ray(fn: Callable, calls: list[tuple], address: str, init_kwargs: dict | None
-             ) -> Iterable[tuple[int, Any, BaseException | None]]:
+def _connect_ray(address: str, init_kwargs: dict | None):
+    """The ray module, connected to ``address`` (once per process)."""
     try:
         import ray
     except ImportError:
         raise TranscendError("--ray needs the ray package: pip install 'ray==2.60.0'.") from None
     if not ray.is_initialized():
         _ray_init(ray, address, init_kwargs)
+    return ray
+
+
+def _map_ray(fn: Callable, calls: list[tuple], address: str, init_kwargs: dict | None
+             ) -> Iterable[tuple[int, Any, BaseException | None]]:
+    ray = _connect_ray(address, init_kwargs)
     remote = ray.remote(num_cpus=1)(fn)
     refs = {remote.remote(*args): i for i, args in enumerate(calls)}
     pending = list(refs)
@@ -355,6 +365,8 @@ def run_experiment(exp: Experiment, root: Path = DEFAULT_ROOT, *, workers: int =
     if ray_address not in (None, "local", "auto"):
         _check_reachable(ray_address)  # before anything is written
         _use_token_if_available()
+    if ray_address:
+        _connect_ray(ray_address, ray_init)  # a cluster that cannot be reached fails before anything is written
     root = Path(root).resolve()  # Ray workers run elsewhere: every path they get is absolute
     exp_dir = root / exp.name
     with locked(exp_dir / ".lock", f"experiment {exp.name} under {root}", wait=False):

@@ -342,3 +342,15 @@ def test_a_run_folder_made_by_other_learner_code_is_refused_naming_it(tmp_path, 
     # the corpus stage's hash covers the corpus code only: other learner code keeps the corpus cache key
     assert cfg.stage_hash(*pipeline.CORPUS_SECTIONS) == json.loads(
         (out / "corpus" / "manifest.json").read_text())["config_hash"]
+
+
+def test_cached_areas_of_expertise_are_keyed_by_the_code_that_clusters(monkeypatch):
+    from transcend import config
+    from transcend.experts.selection import areas_file_name
+    from transcend.world.kg import generate_graph
+
+    kg = generate_graph(60, 0)
+    before = areas_file_name(kg, 4, 0)
+    assert config.code_digest("corpus") in before
+    monkeypatch.setattr(config, "code_digest", lambda g: "0" * 12)
+    assert areas_file_name(kg, 4, 0) != before

@@ -183,7 +183,6 @@ def format_table(m: dict) -> str:
 def _run(cfg: RunConfig, out: Path, args: argparse.Namespace, experiment: str = "run") -> int:
     from transcend.api import run
 
-    _warn(cfg)  # before any work: a nonsensical combination is said before minutes are spent on it
     tty = sys.stderr.isatty()
     metrics = run(cfg, out, experiment=experiment, resume=args.resume, progress=not args.quiet and tty,
                   progress_lines=not args.quiet and not tty, tensorboard=getattr(args, "tensorboard", False))

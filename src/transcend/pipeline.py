@@ -325,6 +325,10 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
     check_fits_in_memory(cfg, kg)
     panel = build_panel(cfg, kg, areas_cache_dir(out))
     timings["world_and_experts_s"] = time.perf_counter() - t
+    # before the corpus and the training (the work), after the input checks that need the world and the
+    # experts, so that a refused input stays a single sentence
+    for w in cfg.warnings():
+        log(f"warning: {w}")
 
     created = not (out / CONFIG).is_file()
     try:

@@ -63,7 +63,7 @@ def test_binary_config_and_huge_seed_on_the_command_line(tmp_path, capsys):
 def test_diverging_training_stops_with_one_sentence_and_leaves_nothing(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text('mode = "denoising"\n[world]\npreset = "tiny"\n[experts]\nexperts = 2\n[corpus]\n'
-                   'paragraphs = 300\n[training]\nsteps = 10\nlr = 1e6\nwarmup_steps = 0\n')
+                   'paragraphs = 300\n[training]\nsteps = 10\nlr = 1e6\nmuon_lr = 1e6\nwarmup_steps = 0\n')
     out = tmp_path / "r"
     code, stdout, err = _run(["run", "denoising", "--config", str(cfg), "--quiet", "--json", "--out", str(out)],
                              capsys)

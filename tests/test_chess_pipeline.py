@@ -374,7 +374,7 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path, capsys):
     for label, e in printed["cutoffs"].items():
         assert set(e["players_rerated"]) == set(e["players"])
         assert e["best_player_rating"] == max(r["rating"] for r in e["players_rerated"].values())
-    with pytest.raises(TranscendError, match="another config"):
+    with pytest.raises(TranscendError, match=r"holds a finished run made with seed = 0 \(now 5\)"):
         run(ChessConfig.for_scale("tiny", seed=5), out, progress=False)
     # an interrupted rating stage (its file missing) is redone from the cached model
     rating_file = next((out / "ratings").glob("*.ideal.json"))
@@ -445,12 +445,48 @@ def test_chess_report_of_an_unfinished_run_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "report.html").exists()
 
 
-def test_cutoff_with_no_players_is_a_clear_error(tmp_path, stockfish_path):
-    from transcend.chess.pipeline import run
+def test_a_bad_cutoff_is_refused_before_the_games_and_leaves_nothing_to_block_the_corrected_run(
+        tmp_path, stockfish_path, capsys, monkeypatch):
+    from types import SimpleNamespace as NS
 
-    cfg = ChessConfig.for_scale("tiny", cutoffs=(10.0,))
+    from transcend.chess.pipeline import resolve_cutoffs, run
+
+    small = dict(games_per_band=2, games_per_pair=1, max_plies=16)  # seconds: what is tested is the folder
+    out = tmp_path / "run"
     with pytest.raises(TranscendError, match="cutoff 10 has no players"):
-        run(cfg, tmp_path / "run", progress=False, workers=1)
+        run(ChessConfig.for_scale("tiny", cutoffs=(10.0,), **small), out, progress=False, workers=1)
+    assert not out.exists()  # refused once the players are measured, before any game, leaving nothing
+    # above the weakest player but below the second player of every band: no band has a game
+    players = [NS(name=n, band=b) for n, b in (("a", "novice"), ("b", "novice"), ("c", "club"), ("d", "club"))]
+    ratings = dict(zip("abcd", (1000.0, 1200.0, 1100.0, 1300.0)))
+    with pytest.raises(TranscendError, match=r"cutoff 1100 has no games: .* choose cutoffs of at least 1200"):
+        resolve_cutoffs(ChessConfig.for_scale("tiny", cutoffs=(1100.0,)), ratings, players)
+    assert resolve_cutoffs(ChessConfig.for_scale("tiny", cutoffs=(1200.0,)), ratings, players) == [1200.0]
+    # the corrected command runs in the same folder; a failure after the games (here: a new training schedule
+    # after the games were played) is corrected there without playing the games again
+    cfg = ChessConfig.for_scale("tiny", **small)
+    assert run(cfg, out, progress=False, workers=1, stop_after="games") == {}
+    pgn = {p.name: p.stat().st_mtime_ns for p in [*(out / "games").glob("*.pgn"), out / "population.json",
+                                                   *(out / "ratings" / "players").glob("*.json")]}
+    capsys.readouterr()
+    later = ChessConfig.for_scale("tiny", cutoffs=(1e4,), training={**cfg.training.__dict__, "lr": 1e-3}, **small)
+    assert run(later, out, progress=False, workers=1, stop_after="games") == {}
+    assert "keeping its ladder, players and games; cutoffs, training changed" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in [*(out / "games").glob("*.pgn"), out / "population.json",
+                                                   *(out / "ratings" / "players").glob("*.json")]} == pgn
+    assert ChessConfig.load(out / "config.toml") == later
+    # a change the games depend on is refused, naming it
+    with pytest.raises(TranscendError, match=r"unfinished run made with games_per_band = 2 \(now 6\)"):
+        run(ChessConfig.for_scale("tiny", cutoffs=(1e4,), training=later.training, **{**small, "games_per_band": 6}),
+            out, progress=False, workers=1)
+    # the same config run by other code (a model or optimizer change): refused, naming it, before any work
+    from transcend import config
+
+    real = config.code_digest
+    monkeypatch.setattr(config, "code_digest", lambda g: "0" * 12 if g == "chess" else real(g))
+    with pytest.raises(TranscendError, match=r"holds a chess run made by other transcend code \(code.chess = "
+                                             r"'[0-9a-f]{12}' \(now '000000000000'\)\)"):
+        run(later, out, progress=False, workers=1)
 
 
 def test_bad_engine_path_leaves_nothing(tmp_path, capsys):

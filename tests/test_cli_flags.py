@@ -69,6 +69,13 @@ def test_explicit_flags_override_the_config_file_field_by_field(tmp_path, capsys
     assert cfg.training.lr == 0.002 and cfg.model.n_layer == 3 and cfg.experts.alpha == 0.5
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_scale_small_is_exactly_the_default(mode):
+    default = _cfg(["run", mode])
+    assert _cfg(["run", mode, "--scale", "small"]) == default == RunConfig.for_scale("small", mode)
+    assert default.hash() == RunConfig(mode=mode).hash()
+
+
 def test_scale_sizes_the_whole_run_and_preset_only_the_world():
     tiny = _cfg(["run", "denoising", "--scale", "tiny"])
     assert tiny.hash() == RunConfig.for_scale("tiny").hash()
@@ -113,9 +120,14 @@ def test_chess_seed_has_help():
 def test_single_run_lands_in_the_results_store(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = main(["run", "denoising", "--scale", "tiny", "--training.lr", "0.003", "--model.n_layer", "2",
-                 "--experts", "3", "--json", "--quiet"])
+                 "--experts", "3", "--training.warmup_steps", "40", "--json", "--quiet"])
     assert code == 0
-    m = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    m = json.loads(out)
+    # a nonsensical combination is said before any work (the corpus line is the first stage's), and recorded
+    warning = "warning: training.warmup_steps (40) >= training.steps (40)"
+    assert warning in err and err.index(warning) < err.index("corpus:")
+    assert m["warnings"] and "never reaches its peak" in m["warnings"][0]
     saved = RunConfig.load(Path(m["run_dir"]) / "config.toml")
     assert saved.training.lr == 0.003 and saved.model.n_layer == 2 and saved.experts.experts == 3
     assert main(["results", "--csv"]) == 0
@@ -123,3 +135,46 @@ def test_single_run_lands_in_the_results_store(tmp_path, capsys, monkeypatch):
     assert main(["results", "--sql", "SELECT value FROM results WHERE experiment = 'run' AND "
                  "metric = 'best_expert_accuracy'", "--csv"]) == 0
     assert float(capsys.readouterr().out.splitlines()[1]) == pytest.approx(m["best_expert_accuracy"])
+
+
+def test_every_chess_field_is_a_flag_and_config_chess_loads_back(tmp_path, capsys):
+    from transcend.chess.config import ChessConfig
+
+    options = _options(build_parser(), "chess", "reproduce")
+    for info in config_fields(ChessConfig, instance=ChessConfig()):
+        assert f"--{info.path}" in options, info.path
+        assert info.doc and info.doc.split(" (default")[0] in options[f"--{info.path}"].help.replace("%%", "%")
+    for old in ("--games-per-band", "--steps", "--rated-games", "--full-vocab", "--seed", "--cutoffs"):
+        assert old in options  # the spellings from before stay
+    flags = ["--scale", "tiny", "--training.lr", "0.001", "--games-per-band", "3", "--cutoffs", "1000,1200",
+             "--no-legal_only", "--bands", "novice,club", "--training.warmup_steps", "3"]
+    assert main(["config", "chess", *flags]) == 0
+    path = tmp_path / "c.toml"
+    path.write_text(capsys.readouterr().out)
+    want = ChessConfig.for_scale("tiny", games_per_band=3, cutoffs=(1000.0, 1200.0), legal_only=False,
+                                 training={**ChessConfig.for_scale("tiny").training.__dict__, "lr": 0.001,
+                                           "warmup_steps": 3})
+    assert ChessConfig.load(path) == want
+    assert main(["config", "chess", "--scale", "tiny"]) == 0
+    path.write_text(capsys.readouterr().out)
+    assert ChessConfig.load(path) == ChessConfig.for_scale("tiny")
+    # the chess verbs read the same flags, over a --config file, with the same validation at construction
+    from transcend.chess.cli import config_from_args
+
+    args = build_parser().parse_args(["chess", "generate", "--config", str(path), "--training.steps", "7",
+                                      "--full-vocab", "--seed", "3"])
+    assert config_from_args(args) == ChessConfig.for_scale("tiny", seed=3, legal_only=False, training={
+        **ChessConfig.for_scale("tiny").training.__dict__, "steps": 7})
+
+
+@pytest.mark.parametrize("flag, message", [(["--cutoffs", "nan"], "cutoffs must be a list of finite numbers"),
+                                           (["--players_per_band", "1"], "players_per_band must be at least 2"),
+                                           (["--training.lr", "inf"], "training.lr must be a finite number")])
+def test_a_bad_chess_flag_is_one_sentence_before_any_work(tmp_path, capsys, flag, message):
+    out = tmp_path / "run"
+    assert main(["chess", "generate", "--scale", "tiny", *flag, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not out.exists()
+    with pytest.raises(SystemExit) as e:  # not a number at all: argparse, status 2
+        build_parser().parse_args(["chess", "generate", "--training.lr", "fast"])
+    assert e.value.code == 2

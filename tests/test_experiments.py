@@ -221,6 +221,15 @@ def test_a_model_trained_elsewhere_is_only_evaluated(tmp_path):
         rows = read_results(tmp_path / name / run_id)
         acc[name] = {r["temperature"]: r["value"] for r in rows if r["metric"] == "model_accuracy"}
     assert acc["b"][0.0] == acc["a"][0.0] and acc["b"][1.0] == acc["a"][1.0] and 0.3 in acc["b"]
+    # a model trained by other learner code (as its identity.json records) is not this code's: trained anew
+    for name, run_id in (("a", a_id), ("b", b_id)):
+        path = tmp_path / name / run_id / "identity.json"
+        identity = json.loads(path.read_text())
+        identity["identity"]["code"]["learner"] = "0" * 12
+        path.write_text(json.dumps(identity))
+    c = Experiment("c", "", dict(base, eval={**base["eval"], "temperatures": [0.0, 0.5]}), {"experts.experts": [3]})
+    assert run_experiment(c, tmp_path, **QUIET)["ran"] == 1
+    assert " checkpoint " not in (tmp_path / "c" / LOG).read_text()
 
 
 _SWEEP = textwrap.dedent("""

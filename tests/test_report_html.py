@@ -53,6 +53,30 @@ def test_report_is_self_contained_and_escaped(hostile_report):
     assert "Tiny scale." in page and "95% t-interval" in page
 
 
+def test_a_run_folder_the_spec_does_not_list_is_not_one_of_its_seeds(hostile_report):
+    """A run left from another config or other code (another run id) beside the spec's runs is left out."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from transcend.report.html import Runs
+
+    exp_dir = hostile_report.parent
+    spec = json.loads((exp_dir / "experiment.json").read_text())
+    source = exp_dir / spec["runs"][0]["run_id"] / "results.parquet"
+    table = pq.read_table(source)
+    stale = exp_dir / "000000000000"
+    stale.mkdir()
+    try:
+        pq.write_table(table.set_column(table.schema.get_field_index("run_id"), "run_id",
+                                        pa.array(["000000000000"] * table.num_rows)), stale / "results.parquet")
+        assert len(Runs(exp_dir, spec)) == 4 and "000000000000" not in Runs(exp_dir, spec).runs
+        assert len(Runs(exp_dir, {**spec, "runs": []})) == 5  # a spec without its run list: every folder
+    finally:
+        shutil.rmtree(stale)
+
+
 def test_every_figure_is_a_pdf_svg_and_300_dpi_png_beside_the_page(hostile_report):
     from PIL import Image
 

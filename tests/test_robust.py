@@ -10,7 +10,8 @@ from transcend.config import RunConfig
 from transcend.errors import TranscendError, strict_json
 from transcend.world.triples import load_triples
 
-FAST = ["--preset", "tiny", "--experts", "2", "--paragraphs", "300", "--steps", "5", "--quiet"]
+FAST = ["--preset", "tiny", "--experts", "2", "--paragraphs", "300", "--steps", "5", "--training.warmup_steps", "1",
+        "--quiet"]
 
 
 def _run(args, capsys):
@@ -284,3 +285,72 @@ def test_a_knowledge_graph_checkpoint_is_not_a_chess_player(tmp_path, capsys):
     save_checkpoint(path, model, [torch.optim.AdamW(model.parameters())], 1, [1.0])
     code, stdout, err = _run(["chess", "play", "--white", f"model:{path}"], capsys)
     assert code == 2 and "is not a chess move model" in err and stdout == ""
+
+
+def test_a_port_that_accepts_but_never_answers_as_a_ray_head_is_one_sentence(tmp_path, capsys, monkeypatch):
+    """TCP connects (the kernel accepts into the backlog) but nothing speaks: Ray would retry for minutes."""
+    import socket
+
+    pytest.importorskip("grpc")
+    from transcend.experiments import runner
+
+    monkeypatch.setattr(runner, "RAY_CONNECT_TIMEOUT_S", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        code, stdout, err = _run(["reproduce", "temperature", "--scale", "tiny", "--ray", address,
+                                  "--root", str(tmp_path / "runs"), "--quiet"], capsys)
+    assert code == 2 and stdout == "" and f"something listens at {address} but does not answer as a Ray head" in err
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
+def test_code_digest_follows_what_the_code_does_not_its_comments(tmp_path):
+    from transcend.config import source_digest
+
+    f = tmp_path / "m.py"
+    f.write_text('"""A module."""\ndef f(x):\n    """Doc."""\n    return x + 1  # one more\n')
+    before = source_digest({"m.py": f})
+    f.write_text('"""Reworded."""\n\n\ndef f(x):\n    # a new comment\n    return x + 1\n')
+    assert source_digest({"m.py": f}) == before
+    f.write_text('def f(x):\n    return x + 2\n')
+    assert source_digest({"m.py": f}) != before
+
+
+def test_a_run_folder_made_by_other_learner_code_is_refused_naming_it(tmp_path, capsys, monkeypatch):
+    """A checkpoint from before a model/optimizer change: one sentence before any work, not 'another model shape'."""
+    from transcend import config, pipeline
+
+    from transcend.cli import build_parser, config_from_args
+
+    out = tmp_path / "r"
+    args = ["run", "denoising", *FAST, "--training.checkpoint_every", "2", "--out", str(out)]
+    cfg = config_from_args(build_parser().parse_args(args), "denoising")
+    with pytest.raises(KeyboardInterrupt):  # stopped after its first checkpoint: an unfinished run
+        pipeline.run(cfg, out, progress=False, stop_after=2, log=lambda m: None)
+    recorded = json.loads((out / "identity.json").read_text())["identity"]["code"]
+    assert recorded == config.code_identity() and set(recorded) == {"transcend", "corpus", "learner", "evaluate"}
+    before = cfg.hash()
+    real = config.code_digest
+    monkeypatch.setattr(config, "code_digest", lambda g: "0" * 12 if g == "learner" else real(g))
+    assert cfg.hash() != before  # other code, another run: the default --out moves
+    for extra in ([], ["--resume"]):
+        code, stdout, err = _run([*args, *extra], capsys)
+        assert code == 2 and stdout == "" and err.count("\n") == 1
+        assert f"made by other transcend code (learner: code.learner = '{recorded['learner']}' (now '000000000000'))" \
+            in err and "model shape" not in err
+    # the corpus stage's hash covers the corpus code only: other learner code keeps the corpus cache key
+    assert cfg.stage_hash(*pipeline.CORPUS_SECTIONS) == json.loads(
+        (out / "corpus" / "manifest.json").read_text())["config_hash"]
+
+
+def test_cached_areas_of_expertise_are_keyed_by_the_code_that_clusters(monkeypatch):
+    from transcend import config
+    from transcend.experts.selection import areas_file_name
+    from transcend.world.kg import generate_graph
+
+    kg = generate_graph(60, 0)
+    before = areas_file_name(kg, 4, 0)
+    assert config.code_digest("corpus") in before
+    monkeypatch.setattr(config, "code_digest", lambda g: "0" * 12)
+    assert areas_file_name(kg, 4, 0) != before

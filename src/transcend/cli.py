@@ -190,7 +190,6 @@ def _run(cfg: RunConfig, out: Path, args: argparse.Namespace, experiment: str = 
         print(strict_json(metrics))
     else:
         print(format_table(metrics))
-    _warn(cfg)  # after the result: an error stays one sentence; `transcend config MODE ...` warns before a run
     return 0
 
 
@@ -211,11 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(transcend config denoising > c.toml; run ... --config c.toml)",
                          allow_abbrev=False)
     cfg_modes = cfg.add_subparsers(dest="mode", required=False, metavar="MODE",
-                                   help="denoising (default), selection or generalization; "
-                                        "the same flags as transcend run MODE")
+                                   help="denoising (default), selection, generalization or chess; "
+                                        "the same flags as transcend run MODE (transcend chess reproduce)")
     for mode, text in MODE_HELP.items():
         _add_run_options(modes.add_parser(mode, help=text, allow_abbrev=False), mode)
         _add_config_options(cfg_modes.add_parser(mode, help=text, allow_abbrev=False), mode)
+    from transcend.chess.cli import add_chess_config_options
+
+    add_chess_config_options(cfg_modes.add_parser("chess", help="the chess experiment's config (transcend chess "
+                                                                "reproduce --config c.toml)", allow_abbrev=False))
     _add_experiment_commands(sub)
     exp = sub.add_parser("export", help="write a lab-trained run as a transformers model folder "
                                         "(safetensors, config.json, tokenizer)", allow_abbrev=False)
@@ -325,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
                 args.resume = True  # a demo that was interrupted simply continues
             return _run(cfg, out, args, experiment="demo")
         if args.command == "config":
+            if args.mode == "chess":
+                from transcend.chess.cli import config_from_args as chess_config
+
+                print(commented_toml(chess_config(args)), end="")
+                return 0
             mode = args.mode or "denoising"
             cfg = config_from_args(args, mode) if args.mode else RunConfig(mode=mode)
             _warn(cfg)

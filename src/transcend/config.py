@@ -7,6 +7,7 @@ The config is saved as TOML beside every run, and its hash names the run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -336,24 +337,26 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return _drop_none(asdict(self))
 
-    def identity(self) -> dict[str, Any]:
-        """The fields that determine results (the device does not, on CPU), with the content hash of every
-        user file a field names (``world.triples_sha256``...): an edited graph is another run."""
+    def identity(self, code: bool = True) -> dict[str, Any]:
+        """Everything that determines results: the fields (the device does not, on CPU), the content hash of
+        every user file a field names (``world.triples_sha256``...: an edited graph is another run) and, with
+        ``code``, the code that makes each stage (``code.corpus``, ``code.learner``, ``code.evaluate``:
+        ``code_identity``)."""
         d = self.to_dict()
         d.pop("device", None)
         for section, name in FILE_FIELDS:
             if d.get(section, {}).get(name) is not None:
                 d[section][name + "_sha256"] = file_digest(d[section][name])
+        if code:
+            d["code"] = code_identity()
         return d
 
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+        return identity_hash(self.identity())
 
     def stage_hash(self, *sections: str) -> str:
-        """Hash of the config sections a stage depends on (plus mode and seed)."""
-        d = self.identity()
-        sub = {k: d[k] for k in ("mode", "seed", *sections) if k in d}
-        return hashlib.sha256(json.dumps(sub, sort_keys=True).encode()).hexdigest()[:12]
+        """Hash of the config sections a stage depends on (plus mode and seed) and of the code that makes them."""
+        return stage_hash(self.identity(), *sections)
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -418,6 +421,20 @@ class RunConfig:
         return out
 
 
+def identity_hash(identity: dict[str, Any]) -> str:
+    """The 12-hex-digit name of an identity (``RunConfig.identity``)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def stage_hash(identity: dict[str, Any], *sections: str) -> str:
+    """The hash of an identity's ``sections`` (plus mode and seed) and of the code that makes them: of this
+    config (``RunConfig.stage_hash``), or of what a run folder recorded (its ``identity.json``)."""
+    sub = {k: identity[k] for k in ("mode", "seed", *sections) if k in identity}
+    code = identity.get("code") or {}
+    sub["code"] = {g: code.get(g) for g in sorted({CODE_OF_SECTION[s] for s in sections if s in CODE_OF_SECTION})}
+    return identity_hash(sub)
+
+
 def default_run_dir(cfg: RunConfig) -> Path:
     """A single run's folder when none is given: runs/<mode>-<config hash>."""
     return Path("runs") / f"{cfg.mode}-{cfg.hash()}"
@@ -445,6 +462,60 @@ def file_digest(path: str | Path) -> str | None:
             return None
         _digests[key] = h.hexdigest()[:16]
     return _digests[key]
+
+
+#: The code each cached stage's result comes from, as paths inside the package: a run's identity holds a
+#: digest of each group (``code.corpus``, ``code.learner``, ``code.evaluate``), so a corpus, a checkpoint
+#: or metrics made by other code are never taken for this code's (they are made again, or a run folder that
+#: holds them is refused, naming the group). Comments, docstrings and layout are not code: they are left out.
+CODE_SOURCES: dict[str, tuple[str, ...]] = {
+    "corpus": ("world", "experts", "corpus"),
+    "learner": ("learner/model.py", "learner/train.py", "learner/hf.py"),
+    "evaluate": ("evaluate", "theory.py", "pipeline.py"),
+    "chess": ("chess", "learner/model.py", "learner/train.py"),
+}
+#: The code groups of a knowledge-graph run (``RunConfig.identity``); a chess run's is ``("chess",)``.
+RUN_CODE = ("corpus", "learner", "evaluate")
+#: The config sections whose stage each code group makes (a stage hash covers the code of its sections).
+CODE_OF_SECTION = {"world": "corpus", "experts": "corpus", "corpus": "corpus", "two_hop": "corpus",
+                   "model": "learner", "training": "learner"}
+
+
+@functools.lru_cache(maxsize=None)
+def code_digest(group: str) -> str:
+    """The digest of ``CODE_SOURCES[group]`` (``source_digest``)."""
+    root = Path(__file__).resolve().parent
+    files = []
+    for part in CODE_SOURCES[group]:
+        path = root / part
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return source_digest({f.relative_to(root).as_posix(): f for f in files})
+
+
+def source_digest(files: dict[str, Path]) -> str:
+    """SHA-256 (12 hex digits) of the syntax trees of ``files`` (name -> path), docstrings removed (``ast``
+    drops comments and layout): an edit that changes what the code does changes the digest, a reworded
+    comment does not."""
+    import ast
+
+    h = hashlib.sha256()
+    for name, path in files.items():
+        tree = ast.parse(Path(path).read_bytes(), filename=str(path))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(name.encode() + b"\0" + ast.dump(tree).encode() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def code_identity(groups: tuple[str, ...] = RUN_CODE) -> dict[str, str]:
+    """The version of the package and the digest of each group's code (``CODE_SOURCES``)."""
+    from transcend import __version__
+
+    return {"transcend": __version__, **{group: code_digest(group) for group in groups}}
 
 
 def _drop_none(d: Any) -> Any:

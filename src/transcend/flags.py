@@ -153,8 +153,9 @@ def _shown(value: Any) -> str:
 
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, instance: Any = None, *,
                      aliases: dict[str, list[str]] | None = None, skip: Callable[[FieldInfo], bool] | None = None,
-                     ) -> list[str]:
-    """Add one flag per leaf field of ``cls`` to ``parser`` (grouped by section); returns their dests.
+                     title: str = "run") -> list[str]:
+    """Add one flag per leaf field of ``cls`` to ``parser`` (grouped by section; ``title`` names the group of
+    the top-level fields); returns their dests.
 
     ``aliases`` maps a dotted path to extra option strings (the short flags, ``--steps``);
     ``skip`` leaves fields out. Every flag defaults to ``argparse.SUPPRESS``: only flags given on the
@@ -167,8 +168,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, instance: Any =
             continue
         section = info.path.rsplit(".", 1)[0] if "." in info.path else ""
         if section not in groups:
-            groups[section] = parser.add_argument_group(f"[{section}]" if section else "run",
-                                                        None)
+            groups[section] = parser.add_argument_group(f"[{section}]" if section else title, None)
         names = [*aliases.get(info.path, []), f"--{info.path}"]
         names = list(dict.fromkeys(names))
         help_text = (info.doc or info.path).replace("%", "%%") + f" (default: {_shown(info.default)})"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from transcend import __version__
-from transcend.config import RunConfig
+from transcend.config import RunConfig, identity_hash
 from transcend.corpus.render import render_text, render_tokens, vocabulary_words
 from transcend.corpus.store import Corpus, load_corpus, write_corpus
 from transcend.corpus.tokenizer import build_tokenizer
@@ -182,8 +182,8 @@ def _differences(recorded: dict, now: dict, prefix: str = "") -> list[str]:
     out = []
     for k in sorted(set(recorded) | set(now)):
         a, b = recorded.get(k), now.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{k}.")
+        if isinstance(a, dict) or isinstance(b, dict):
+            out += _differences(a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {}, f"{prefix}{k}.")
         elif a != b:
             out.append(f"{prefix}{k} = {a!r} (now {b!r})")
     return out
@@ -241,6 +241,11 @@ def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
     diff = _differences(recorded, cfg.identity())
     if diff:
         more = f" and {len(diff) - 3} more" if len(diff) > 3 else ""
+        if all(d.startswith("code.") for d in diff):  # the same config, run by other code
+            groups = ", ".join(d.split(" ")[0].removeprefix("code.") for d in diff)
+            raise TranscendError(f"run folder {out} holds a run made by other transcend code ({groups}: "
+                                 f"{'; '.join(diff[:3])}{more}), so its corpus, checkpoint or metrics are not "
+                                 "this code's; choose another --out, or delete the folder to run it again.")
         raise TranscendError(f"run folder {out} holds a run made with {'; '.join(diff[:3])}{more}; "
                              "choose another --out, or delete the folder to run it again.")
     if (out / METRICS).is_file():
@@ -264,17 +269,17 @@ def _recorded_identity(out: Path, saved: RunConfig) -> dict:
         return json.loads((out / IDENTITY).read_text())["identity"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    identity = saved.identity()
+    identity = saved.identity(code=False)  # the code that made it was not recorded: it differs from any code
     try:
         made_by = json.loads((out / METRICS).read_text()).get("config_hash")
     except (OSError, ValueError, AttributeError):
         made_by = None
-    if made_by not in (None, saved.hash()):
+    if made_by not in (None, identity_hash(identity)):
         identity["config.toml"] = f"edited after the run (it was made by config {made_by})"
     return identity
 
 
-def _write_identity(cfg: RunConfig, out: Path) -> None:
+def write_identity(cfg: RunConfig, out: Path) -> None:
     _write_json(out / IDENTITY, {"config_hash": cfg.hash(), "transcend": __version__, "identity": cfg.identity()})
 
 
@@ -320,12 +325,16 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
     check_fits_in_memory(cfg, kg)
     panel = build_panel(cfg, kg, areas_cache_dir(out))
     timings["world_and_experts_s"] = time.perf_counter() - t
+    # before the corpus and the training (the work), after the input checks that need the world and the
+    # experts, so that a refused input stays a single sentence
+    for w in cfg.warnings():
+        log(f"warning: {w}")
 
     created = not (out / CONFIG).is_file()
     try:
         out.mkdir(parents=True, exist_ok=True)
         cfg.save(out / CONFIG)
-        _write_identity(cfg, out)
+        write_identity(cfg, out)
         if isinstance(panel, SelectionPanel):
             save_areas(panel.areas, out / AREAS)  # the areas of expertise this run used
         t = time.perf_counter()
@@ -359,6 +368,7 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
                                "tokens_per_s_last_session": result["tokens_per_s"],
                                "parameters": model.num_params(), "steps": tc.steps}
         metrics["timings"] = timings
+        metrics["warnings"] = cfg.warnings()  # settings that make no sense together (also said before the run)
         metrics["run_dir"] = str(out)
         metrics["config_hash"] = cfg.hash()
         metrics["environment"] = {"transcend": __version__, "python": platform.python_version(),

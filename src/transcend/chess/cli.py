@@ -16,13 +16,8 @@ from pathlib import Path
 
 from transcend.chess.config import SCALES, ChessConfig
 from transcend.errors import TranscendError
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+from transcend.experiments.spec import set_dotted
+from transcend.flags import add_config_flags, given_flags
 
 
 def add_chess_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,21 +40,10 @@ def add_chess_parser(sub: argparse._SubParsersAction) -> None:
                        ("train", "... and train one model per rating cutoff"),
                        ("rate", "... and rate the models at every temperature (the whole run)"),
                        ("reproduce", "the whole experiment, end to end, with a summary table")):
-        p = verbs.add_parser(verb, help=text)
-        p.add_argument("--scale", default="small", help=f"{' | '.join(SCALES)} (default small)")
-        p.add_argument("--config", help="a chess config.toml (flags given explicitly override it)")
+        p = verbs.add_parser(verb, help=text, description="Every ChessConfig field is a flag (--field, "
+                             "--training.field); flags given explicitly override --config and --scale.")
+        add_chess_config_options(p)
         p.add_argument("--out", help="run folder (default runs/chess-<scale>-<config hash>)")
-        p.add_argument("--seed", type=int, help="seed of every random draw: players, openings, games, training, "
-                                                "rating (default: the config's, 0)")
-        p.add_argument("--engine", help="Stockfish path")
-        p.add_argument("--games-per-band", dest="games_per_band", type=int)
-        p.add_argument("--steps", type=int, help="training steps per model")
-        p.add_argument("--rated-games", dest="rated_games", type=int, help="rated games per (cutoff, temperature)")
-        p.add_argument("--cutoffs", type=_floats, help="rating cutoffs, comma-separated (default: one per band)")
-        p.add_argument("--temperatures", type=_floats, help="comma-separated sampling temperatures")
-        p.add_argument("--full-vocab", dest="full_vocab", action="store_true",
-                       help="sample from all 1,968 moves: resample an illegal move up to 5 times, then forfeit")
-        p.add_argument("--device", help="auto, cpu or cuda")
         p.add_argument("--workers", type=int,
                        help="processes for game generation and the players' re-rating, one engine each "
                             "(default: all cores; the results do not depend on it)")
@@ -67,17 +51,31 @@ def add_chess_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+#: Short spellings of chess config fields, kept from before every field had its generated flag: path -> options.
+CHESS_SHORT_FLAGS: dict[str, list[str]] = {"games_per_band": ["--games-per-band"], "training.steps": ["--steps"],
+                                           "rated_games": ["--rated-games"]}
+
+
+def add_chess_config_options(p: argparse.ArgumentParser) -> None:
+    """Every ChessConfig field as a flag (generated as for the knowledge-graph runs: ``flags.add_config_flags``),
+    plus --scale, --config and --full-vocab (the same as --no-legal_only)."""
+    dests = add_config_flags(p, ChessConfig, ChessConfig(), aliases=CHESS_SHORT_FLAGS, title="chess config")
+    p.set_defaults(config_dests=dests)
+    p.add_argument("--scale", default="small", choices=SCALES, help=f"{' | '.join(SCALES)} (default small)")
+    p.add_argument("--config", help="a chess config.toml (flags given explicitly override it)")
+    p.add_argument("--full-vocab", dest="full_vocab", action="store_true",
+                   help="sample from all 1,968 moves: resample an illegal move up to 5 times, then forfeit "
+                        "(the same as --no-legal_only)")
+
+
 def config_from_args(args: argparse.Namespace) -> ChessConfig:
+    """The base (--config, else --scale), then every config flag given on the command line."""
     if args.config:
         base = ChessConfig.load(Path(args.config)).to_dict()
     else:
         base = ChessConfig.for_scale(args.scale).to_dict()
-    for key in ("seed", "engine", "games_per_band", "rated_games", "cutoffs", "temperatures", "device"):
-        value = getattr(args, key, None)
-        if value is not None:
-            base[key] = list(value) if isinstance(value, tuple) else value
-    if args.steps is not None:
-        base["training"] = {**base["training"], "steps": args.steps}
+    for path, value in given_flags(args, getattr(args, "config_dests", [])).items():
+        set_dotted(base, path, list(value) if isinstance(value, tuple) else value)
     if args.full_vocab:
         base["legal_only"] = False
     return ChessConfig.from_dict(base)

@@ -17,11 +17,13 @@ from typing import Any
 
 import tomli_w
 
-from transcend.config import TrainingConfig, check_field_types
+from transcend.config import TrainingConfig, check_field_types, code_identity
 from transcend.errors import TranscendError
 from transcend.chess.population import RatingBand
 
 SCALES = ("tiny", "small", "paper")
+#: The code groups a chess run comes from (``transcend.config.CODE_SOURCES``).
+CHESS_CODE = ("chess",)
 PAPER_TEMPERATURES = (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)
 
 #: The experiment's player bands, weakest first: rating ranges on the fixed engine ladder's scale
@@ -193,9 +195,13 @@ class ChessConfig:
         return cls(**d)
 
     def hash(self, *sections: str) -> str:
+        """Of the whole config and the code that runs it (``code_identity(CHESS_CODE)``: other code, another
+        default run folder), or of the named fields alone."""
         d = self.to_dict()
         if sections:
             d = {k: d.get(k) for k in sections}
+        else:
+            d["code"] = code_identity(CHESS_CODE)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def save(self, path: Path) -> None:

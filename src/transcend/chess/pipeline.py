@@ -41,6 +41,7 @@ import multiprocessing
 import multiprocessing.util
 import os
 import platform
+import shutil
 import sys
 import time
 from collections import Counter
@@ -53,7 +54,8 @@ import torch
 from tqdm.auto import tqdm
 
 from transcend import __version__
-from transcend.chess.config import CHESS_BANDS, ChessConfig
+from transcend.chess.config import CHESS_BANDS, CHESS_CODE, ChessConfig
+from transcend.config import code_identity
 from transcend.errors import TranscendError
 from transcend.chess import analyses
 from transcend.chess.ideal import IdealPlayer, Mixture
@@ -71,6 +73,7 @@ METRICS = "metrics.json"
 SCORES = "scores.json"
 LADDER = "ladder.json"
 POPULATION = "population.json"
+IDENTITY = "identity.json"  # the code that made the run (config.toml holds the rest)
 RANDOM_NAME = "random"
 
 
@@ -313,10 +316,16 @@ def resolve_cutoffs(cfg: ChessConfig, ratings: dict[str, float], players: list[S
     else:
         cutoffs = sorted(cfg.cutoffs)
     weakest = min(ratings.values())
+    # games are played within a band: a cutoff needs two players of one band at or below it
+    per_band = [sorted(ratings[p.name] for p in players if p.band == b) for b in cfg.bands]
+    least = min((r[1] for r in per_band if len(r) >= 2), default=math.inf)
     for c in cutoffs:
         if c < weakest:
             raise TranscendError(f"cutoff {c:g} has no players: the weakest player is rated {weakest:.0f}; "
-                                 f"choose cutoffs of at least {weakest:.0f}.")
+                                 f"choose cutoffs of at least {least:.0f}.")
+        if c + 1e-9 < least:
+            raise TranscendError(f"cutoff {c:g} has no games: no band has two players rated at most {c:g} (games are "
+                                 f"played within a band); choose cutoffs of at least {least:.0f}.")
     return cutoffs
 
 
@@ -520,18 +529,15 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
         raise TranscendError(f"workers must be at least 1, got {workers}.")
     pick_device(cfg.device)  # a device that is not there is an error before any work, not after the games
     metrics_path = run_dir / METRICS
-    if (run_dir / CONFIG).is_file():
-        saved = ChessConfig.load(run_dir / CONFIG)
-        if saved.to_dict() != cfg.to_dict():
-            raise TranscendError(f"run folder {run_dir} holds a run of another config; choose a new --out.")
-        if metrics_path.is_file():
-            return json.loads(metrics_path.read_text())
+    if _prepare_run_dir(cfg, run_dir) and metrics_path.is_file():
+        return json.loads(metrics_path.read_text())
     created = not run_dir.exists()
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     try:
         with World(cfg, run_dir) if run_dir.exists() else _fresh_world(cfg, run_dir) as world:
             cfg.save(run_dir / CONFIG)
+            _atomic_json(run_dir / IDENTITY, {"code": code_identity(CHESS_CODE)})
             t = time.perf_counter()
             ladder = stage_ladder(world, run_dir, progress, workers)
             timings["ladder_s"] = time.perf_counter() - t
@@ -547,7 +553,7 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
             rerated = stage_rate_players(world, ladder, run_dir, progress, workers)
             timings["rate_players_s"] = time.perf_counter() - t
             measured = {name: r["rating"] for name, r in rerated.items()}
-            cutoffs = resolve_cutoffs(cfg, measured, world.players)
+            cutoffs = resolve_cutoffs(cfg, measured, world.players)  # a bad cutoff is refused before the games
             t = time.perf_counter()
             games = stage_games(world, run_dir, progress, workers)
             timings["games_s"] = time.perf_counter() - t
@@ -629,11 +635,71 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
         _atomic_json(metrics_path, metrics)
         return metrics
     except TranscendError:
-        if created and run_dir.exists() and not (run_dir / LADDER).exists():
-            import shutil
-
+        # refused before the games (a bad cutoff, engine or config): the folder this command made goes, so that
+        # nothing half-written is left; after the games the folder stays, to be resumed or corrected
+        if created and run_dir.exists() and not any((run_dir / "games").glob("*.pgn")):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+#: The files of the stages up to the games (engine scores, ladder, population, the players' ratings, the
+#: training games) and the config fields those files do not depend on. An unfinished run that differs from a new
+#: command only in these fields keeps the files and makes everything after them again: a command that failed
+#: after the games (a diverging lr, a device) is corrected without playing them again. A field not listed here
+#: is taken to change the games.
+EARLY_FILES = (SCORES, LADDER, POPULATION, "games", "ratings/players")
+LATE_FIELDS = frozenset({
+    "cutoffs", "n_layer", "n_embd", "n_head", "causal", "training", "temperatures", "ideal_temperatures",
+    "legal_only", "favor_temperature", "favor_positions", "entropy_plies", "entropy_states", "entropy_min_visits",
+    "heldout_fraction", "device"})
+
+
+def _remove_all_but(folder: Path, keep: tuple[str, ...], prefix: str = "") -> None:
+    """Remove what ``folder`` holds except the relative paths ``keep`` (and the folders above them)."""
+    for path in folder.iterdir():
+        rel = prefix + path.name
+        if rel in keep:
+            continue
+        if path.is_dir() and not path.is_symlink() and any(k.startswith(rel + "/") for k in keep):
+            _remove_all_but(path, keep, rel + "/")
+        elif path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _prepare_run_dir(cfg: ChessConfig, run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run of exactly ``cfg`` (finished or not). An unfinished run of a config
+    that differs only in ``LATE_FIELDS`` is taken over (its early files kept, the rest removed, one line
+    says so); any other difference is refused in one sentence naming it."""
+    if not (run_dir / CONFIG).is_file():
+        return False
+    try:
+        made_by = json.loads((run_dir / IDENTITY).read_text())["code"]
+    except (OSError, ValueError, KeyError, TypeError):
+        made_by = {}  # a run from before the code was recorded
+    code = code_identity(CHESS_CODE)
+    if made_by != code:
+        shown = "; ".join(f"code.{k} = {made_by.get(k)!r} (now {v!r})" for k, v in code.items() if made_by.get(k) != v)
+        raise TranscendError(f"run folder {run_dir} holds a chess run made by other transcend code ({shown}), so "
+                             "its games, models or ratings are not this code's; choose another --out, or delete "
+                             "the folder to run it again.")
+    old, new = ChessConfig.load(run_dir / CONFIG).to_dict(), cfg.to_dict()
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if not changed:
+        return True
+    finished = (run_dir / METRICS).is_file()
+    if finished or set(changed) - LATE_FIELDS:
+        shown = [f"{k} = {old.get(k)!r} (now {new.get(k)!r})" for k in changed if finished or k not in LATE_FIELDS]
+        more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+        raise TranscendError(f"run folder {run_dir} holds {'a finished' if finished else 'an unfinished'} run made "
+                             f"with {'; '.join(shown[:3])}{more}; choose another --out, or delete the folder to run "
+                             "it again.")
+    print(f"transcend: run folder {run_dir}: keeping its ladder, players and games; {', '.join(changed)} changed, "
+          "so what comes after the games is made again", file=sys.stderr)
+    _remove_all_but(run_dir, EARLY_FILES)
+    cfg.save(run_dir / CONFIG)
+    return False
 
 
 def _fresh_world(cfg: ChessConfig, run_dir: Path) -> World:

@@ -2,7 +2,8 @@
 
 Each name maps to a function ``(scale, seeds) -> Experiment``. Scales:
 
-- ``small``: sized for a 2-core CPU (the default model, 1,000-entity world);
+- ``small``: exactly the config's defaults (sized for a 2-core CPU: the default model, 1,000-entity
+  world), so ``--scale small`` and no ``--scale`` are one config;
 - ``paper``: the published sizes (~25,000-entity world, a million paragraphs,
   a larger model trained longer: for a GPU);
 - ``tiny``: seconds per run, for tests and smoke checks (the shapes are noisy).
@@ -29,19 +30,14 @@ def scale_base(scale: str, mode: str = "denoising") -> dict[str, Any]:
                 "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32},
                 "training": {"steps": 40, "batch_size": 8, "warmup_steps": 5, "checkpoint_every": 10},
                 "eval": {"bootstrap": 50, "theory_trials": 100}}
-    if scale == "small":
-        return {"mode": mode, "world": {"preset": "small"}, "corpus": {"paragraphs": 20_000},
-                "training": {"steps": SMALL_STEPS}, "eval": {"bootstrap": 200}}
+    if scale == "small":  # the defaults themselves: one word, one config (`run --scale small` == `run`)
+        return {"mode": mode}
     if scale == "paper":
         return {"mode": mode, "world": {"preset": "paper"}, "corpus": {"paragraphs": 1_000_000},
                 "model": {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 128},
                 "training": {"steps": 30_000, "batch_size": 64, "lr": 1e-3, "warmup_steps": 500,
                              "checkpoint_every": 1000}}
     raise TranscendError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}.")
-
-
-# Training steps at small scale (see docs/experiments.md for what fewer steps cost).
-SMALL_STEPS = 3000
 
 
 def _pick(scale: str, small: Any, paper: Any, tiny: Any | None = None) -> Any:

@@ -88,7 +88,7 @@ def execute_run(cfg_dict: dict, run_dir: str, corpus_dir: str | None, experiment
 def _execute_locked(cfg: RunConfig, out: Path, corpus_dir: str | None, experiment: str, study: str | None,
                     study_options: dict | None, progress: bool) -> dict:
     from transcend.experiments.studies import run_study
-    from transcend.pipeline import CONFIG, run
+    from transcend.pipeline import CONFIG, write_identity, run
     from transcend.results.rows import metrics_rows
 
     exp_dir = out.parent
@@ -104,6 +104,7 @@ def _execute_locked(cfg: RunConfig, out: Path, corpus_dir: str | None, experimen
             _log(exp_dir, f"from={source.parent.name} reuse {cfg.hash()}")
         else:
             cfg.save(out / CONFIG)
+            write_identity(cfg, out)  # what the run is made from, code included (pipeline.run verifies it)
             trained = _trained_elsewhere(out, cfg)
             if trained is not None:  # same world, experts, corpus, model and training: only the evaluation differs
                 import shutil
@@ -147,14 +148,22 @@ def _finished_elsewhere(out: Path, run_id: str) -> Path | None:
     return None
 
 
+#: The config sections a trained model depends on (not the evaluation).
+LEARNER_SECTIONS = (*CORPUS_SECTIONS, "model", "training")
+
+
 def learner_key(cfg: RunConfig) -> str:
-    """The hash of everything a trained model depends on (not the evaluation)."""
-    return cfg.stage_hash(*CORPUS_SECTIONS, "model", "training")
+    """The hash of everything a trained model depends on (not the evaluation), its code included."""
+    return cfg.stage_hash(*LEARNER_SECTIONS)
 
 
 def _trained_elsewhere(out: Path, cfg: RunConfig) -> Path | None:
-    """A finished run under the same root whose model is this run's model (its evaluation may differ)."""
+    """A finished run under the same root whose model is this run's model (its evaluation may differ): the
+    same world, experts, corpus, model and training, and the same corpus and learner code, as its
+    ``identity.json`` recorded them (a run without one was made by code that did not record it)."""
+    from transcend.config import stage_hash
     from transcend.learner.train import CHECKPOINT
+    from transcend.pipeline import IDENTITY
 
     key = learner_key(cfg)
     for metrics in sorted(out.parent.parent.glob("*/*/metrics.json")):
@@ -162,10 +171,11 @@ def _trained_elsewhere(out: Path, cfg: RunConfig) -> Path | None:
         if other.resolve() == out.resolve() or not (other / "checkpoints" / CHECKPOINT).is_file():
             continue
         try:
-            if learner_key(RunConfig.load(other / "config.toml")) == key:
-                return other
-        except TranscendError:
+            recorded = json.loads((other / IDENTITY).read_text())["identity"]
+        except (OSError, ValueError, KeyError, TypeError):
             continue
+        if isinstance(recorded, dict) and stage_hash(recorded, *LEARNER_SECTIONS) == key:
+            return other
     return None
 
 
@@ -188,7 +198,9 @@ def _reuse(source: Path, out: Path) -> None:
             shutil.copytree(f, out / f.name, dirs_exist_ok=True)
         elif f.is_file():
             shutil.copy2(f, out / f.name)
-    for name in ("config.toml", "metrics.json"):
+    for name in ("config.toml", "identity.json", "metrics.json"):
+        if name == "identity.json" and not (source / name).is_file():
+            continue  # a run from before identities were recorded: the pipeline refuses it, naming why
         shutil.copy2(source / name, out / (name + ".tmp"))
         os.replace(out / (name + ".tmp"), out / name)
 
@@ -225,22 +237,40 @@ def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple
                 yield futures[f], (None if err else f.result()), err
 
 
-#: Seconds to wait for a Ray head's port to answer before saying it cannot be reached.
+#: Seconds to wait for a Ray head's port to accept a connection, and again for it to answer as a gRPC
+#: server, before saying it cannot be reached (at most twice this in all).
 RAY_CONNECT_TIMEOUT_S = 10
 
 
-def _check_reachable(address: str) -> None:
-    """Fail in one sentence when nothing listens at a Ray head's HOST:PORT (Ray itself retries for minutes)."""
+def _check_reachable(address: str, timeout: float | None = None) -> None:
+    """Fail in one sentence when nothing listens at a Ray head's HOST:PORT, or what listens there does not
+    answer as a Ray head does (a gRPC server): Ray itself retries for many minutes without a word."""
     import socket
 
+    timeout = RAY_CONNECT_TIMEOUT_S if timeout is None else timeout
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit():
         raise TranscendError(f"--ray must be 'local', 'auto' or a head's HOST:PORT, got {address!r}.")
     try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
     except OSError as e:
         raise TranscendError(f"cannot reach a Ray head at {address} ({e.strerror or type(e).__name__}); start one "
                              "with `ray start --head` or give its address as `--ray HOST:PORT`.") from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return  # a TLS head needs the certificates Ray reads itself: leave the handshake to ray.init
+    try:
+        import grpc  # installed with ray: the head's GCS (and a Ray client server) speak gRPC
+    except ImportError:
+        return
+    channel = grpc.insecure_channel(f"{host or '127.0.0.1'}:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise TranscendError(f"something listens at {address} but does not answer as a Ray head within "
+                             f"{timeout:g} s; give the head's address (`ray status` on the head prints it) "
+                             "as `--ray HOST:PORT`.") from None
+    finally:
+        channel.close()
 
 
 def _use_token_if_available() -> None:
@@ -271,6 +301,10 @@ def _ray_init(ray, address: str, init_kwargs: dict | None) -> None:
         ray.init(**kwargs, log_to_driver=False)
     except Exception as e:  # ConnectionError, AuthenticationError, ValueError, RuntimeError ...
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if address == "auto" and isinstance(e, ConnectionError):
+            raise TranscendError("no Ray cluster is running on this machine (--ray auto looks for one started by "
+                                 "`ray start --head`); start one, give a head's address as --ray HOST:PORT, or use "
+                                 "--ray local.") from None
         if address != "local" and os.environ.get("RAY_AUTH_MODE") != "token":
             # Ray's own message blames "a previous Ray instance that has since crashed"; the usual cause is a
             # head that wants a token (Ray 2.60's `ray start --head` does) which this client does not have.
@@ -280,14 +314,20 @@ def _ray_init(ray, address: str, init_kwargs: dict | None) -> None:
         raise TranscendError(f"cannot connect to the Ray cluster at {address!r}: {first}") from None
 
 
-def _map_ray(fn: Callable, calls: list[tuple], address: str, init_kwargs: dict | None
-             ) -> Iterable[tuple[int, Any, BaseException | None]]:
+def _connect_ray(address: str, init_kwargs: dict | None):
+    """The ray module, connected to ``address`` (once per process)."""
     try:
         import ray
     except ImportError:
         raise TranscendError("--ray needs the ray package: pip install 'ray==2.60.0'.") from None
     if not ray.is_initialized():
         _ray_init(ray, address, init_kwargs)
+    return ray
+
+
+def _map_ray(fn: Callable, calls: list[tuple], address: str, init_kwargs: dict | None
+             ) -> Iterable[tuple[int, Any, BaseException | None]]:
+    ray = _connect_ray(address, init_kwargs)
     remote = ray.remote(num_cpus=1)(fn)
     refs = {remote.remote(*args): i for i, args in enumerate(calls)}
     pending = list(refs)
@@ -325,6 +365,8 @@ def run_experiment(exp: Experiment, root: Path = DEFAULT_ROOT, *, workers: int =
     if ray_address not in (None, "local", "auto"):
         _check_reachable(ray_address)  # before anything is written
         _use_token_if_available()
+    if ray_address:
+        _connect_ray(ray_address, ray_init)  # a cluster that cannot be reached fails before anything is written
     root = Path(root).resolve()  # Ray workers run elsewhere: every path they get is absolute
     exp_dir = root / exp.name
     with locked(exp_dir / ".lock", f"experiment {exp.name} under {root}", wait=False):

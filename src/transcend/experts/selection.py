@@ -38,8 +38,6 @@ from transcend.world.kg import KnowledgeGraph
 
 # The published testbed's edges per cluster: 54,500 edges in 5,000 clusters.
 PAPER_EDGES_PER_CLUSTER = 54_500 / 5_000
-# Bumped when the clustering algorithm changes, so stale cached areas are not reused.
-AREAS_VERSION = 1
 
 
 @dataclass
@@ -61,7 +59,10 @@ def default_num_clusters(num_edges: int) -> int:
 
 
 def areas_file_name(kg: KnowledgeGraph, num_clusters: int, seed: int) -> str:
-    return f"areas-{kg.fingerprint()}-k{num_clusters}-s{seed}-v{AREAS_VERSION}.npy"
+    from transcend.config import code_digest
+
+    # the code that clusters (the corpus stage's code): other clustering code never reuses cached areas
+    return f"areas-{kg.fingerprint()}-k{num_clusters}-s{seed}-c{code_digest('corpus')}.npy"
 
 
 def load_or_cluster(kg: KnowledgeGraph, num_clusters: int, seed: int, cache_dir: Path | None = None

@@ -54,8 +54,12 @@ class Runs:
         self.fields: list[str] = list(dict.fromkeys(
             k for g in (spec["grid"] if isinstance(spec["grid"], list) else [spec["grid"]]) for k in g))
         self.runs: dict[str, dict[str, Any]] = {}
+        # only the runs of the spec: a folder left from another config or other code is not one of its seeds
+        listed = {r["run_id"] for r in spec.get("runs", [])}
         for path, table in readable_tables(sorted(exp_dir.glob(f"*/{RESULTS}"))):
             for row in table.to_pylist():
+                if listed and row["run_id"] not in listed:
+                    continue
                 run = self.runs.setdefault(row["run_id"], {"seed": row.get("seed"), "values": {},
                                                            "params": {}, "dir": path.parent.name})
                 for f in self.fields:

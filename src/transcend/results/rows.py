@@ -11,7 +11,7 @@ from transcend.results.store import flatten_config
 # Metrics given per temperature, as {"0": ..., "1.0": ...}.
 BY_TEMPERATURE = {"model_accuracy", "ideal_learner_by_temperature", "theory_by_temperature"}
 # Entries that are bookkeeping, not measurements.
-SKIP = {"run_dir", "config_hash", "environment", "two_hop_config", "cluster_sizes", "expert_accuracies", "mode",
+SKIP = {"run_dir", "config_hash", "environment", "warnings", "two_hop_config", "cluster_sizes", "expert_accuracies", "mode",
         "world", "experts", "coverage", "alpha", "clusters"}
 
 

@@ -58,9 +58,16 @@ def _config(args: argparse.Namespace) -> ChessConfig:
 def _generation(cfg: ChessConfig, workers: int, root: Path) -> dict:
     out = {}
     pgn = {}
+    setup = root / "setup"  # the engine ladder and the population rule, once (not timed): games need players
+    setup.mkdir(parents=True)
+    with pipeline.World(cfg, setup) as world:
+        ladder = pipeline.stage_ladder(world, setup, False, workers)
+        pipeline.stage_population(world, ladder, setup, False, workers)
     for w in sorted({1, workers}):
         run_dir = root / f"gen-{w}"
         run_dir.mkdir(parents=True)
+        for name in (pipeline.LADDER, pipeline.POPULATION):
+            shutil.copyfile(setup / name, run_dir / name)
         with pipeline.World(cfg, run_dir) as world:
             t0 = time.perf_counter()
             games = pipeline.stage_games(world, run_dir, False, w)
@@ -120,7 +127,7 @@ def _rating(cfg: ChessConfig, model, n_games: int, root: Path) -> dict:
     run_dir = root / "rate"
     run_dir.mkdir()
     with pipeline.World(cfg, run_dir) as world:
-        entrants = [RandomMover("random"), *world.ladder_entrants()[1:2], *world.players[:2]]
+        entrants = world.ladder_entrants()[:3]  # the random mover and the two weakest engine rungs
         ladder = calibrate_ladder(entrants, 2, cfg.seed, random_plies=cfg.random_plies, max_plies=cfg.max_plies)
         player = PolicyPlayer(model, 0.001, name="model")
         t0 = time.perf_counter()

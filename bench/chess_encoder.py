@@ -27,7 +27,7 @@ from transcend.chess import analyses
 from transcend.chess.config import ChessConfig
 from transcend.chess.corpus import MoveCorpus
 from transcend.chess.ideal import Mixture
-from transcend.chess.pipeline import CONFIG, SCORES, World
+from transcend.chess.pipeline import CONFIG, POPULATION, SCORES, World
 from transcend.chess.policy import policy_model, train_policy
 
 
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if (run / SCORES).is_file():  # a copy: the run may still be writing its own
         shutil.copyfile(run / SCORES, out / SCORES)
+    shutil.copyfile(run / POPULATION, out / POPULATION)  # the run's players
     training = replace(cfg.training, steps=args.steps) if args.steps else cfg.training
     result: dict = {"run": str(run), "cutoff": label, "train_positions": len(train), "heldout_positions": len(held),
                     "steps": training.steps, "by_encoder": {}}

@@ -390,6 +390,7 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path, capsys):
     # the HTML page: every cutoff, its best player, both plots embedded; `chess report` rewrites it
     page = (out / "report.html").read_text()
     assert "Verdict by cutoff" in page and page.count("data:image/png;base64,") == 2
+    assert "Population (fixed by the rule" in page and all(name in page for name in measured)
     for label, e in again["cutoffs"].items():
         assert f"cutoff {label}" in page and e["best_player"] in page
     (out / "report.html").unlink()

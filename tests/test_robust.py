@@ -339,6 +339,12 @@ def test_a_run_folder_made_by_other_learner_code_is_refused_naming_it(tmp_path, 
         assert code == 2 and stdout == "" and err.count("\n") == 1
         assert f"made by other transcend code (learner: code.learner = '{recorded['learner']}' (now '000000000000'))" \
             in err and "model shape" not in err
+    # a folder from before the code was recorded says so
+    identity = json.loads((out / "identity.json").read_text())
+    del identity["identity"]["code"]
+    (out / "identity.json").write_text(json.dumps(identity))
+    code, _, err = _run([*args, "--resume"], capsys)
+    assert code == 2 and "made by a transcend that did not record its code" in err
     # the corpus stage's hash covers the corpus code only: other learner code keeps the corpus cache key
     assert cfg.stage_hash(*pipeline.CORPUS_SECTIONS) == json.loads(
         (out / "corpus" / "manifest.json").read_text())["config_hash"]

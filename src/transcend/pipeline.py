@@ -274,9 +274,11 @@ def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
         more = f" and {len(diff) - 3} more" if len(diff) > 3 else ""
         if all(d.startswith("code.") for d in diff):  # the same config, run by other code
             groups = ", ".join(d.split(" ")[0].removeprefix("code.") for d in diff)
-            raise TranscendError(f"run folder {out} holds a run made by other transcend code ({groups}: "
-                                 f"{'; '.join(diff[:3])}{more}), so its corpus, checkpoint or metrics are not "
-                                 "this code's; choose another --out, or delete the folder to run it again.")
+            which = (f"other transcend code ({groups}: {'; '.join(diff[:3])}{more})" if recorded.get("code")
+                     else "a transcend that did not record its code")
+            raise TranscendError(f"run folder {out} holds a run made by {which}, so its corpus, checkpoint or "
+                                 "metrics may not be this code's; choose another --out, or delete the folder to run "
+                                 "it again.")
         raise TranscendError(f"run folder {out} holds a run made with {'; '.join(diff[:3])}{more}; "
                              "choose another --out, or delete the folder to run it again.")
     if (out / METRICS).is_file():

@@ -86,6 +86,7 @@ def render_chess_report(run_dir: Path, metrics: dict | None = None) -> str:
             ", ".join(f"{_e(k)}: {v['normalised_entropy']:.3f}" for k, v in ent["visited_by_band"].items())
     ladder = "".join(f"<tr><td>{_e(name)}</td><td>{r['rating']:.0f} ± {2 * r['rd']:.0f}</td></tr>"
                      for name, r in sorted(m["ladder"].items(), key=lambda kv: kv[1]["rating"]))
+    population = _population(m.get("population"))
     figs = []
     for name, caption in PLOTS:
         png = Path(run_dir) / name
@@ -116,6 +117,7 @@ Ratings are Glicko-2 against a ladder calibrated by a maximum-likelihood round r
 <table><thead><tr>{head}</tr></thead><tbody>
 {''.join(rows)}
 </tbody></table>
+{population}
 <h2>Ladder</h2>
 <table><thead><tr><th>entrant</th><th>rating</th></tr></thead><tbody>{ladder}</tbody></table>
 <h2>Configuration</h2>
@@ -123,6 +125,26 @@ Ratings are Glicko-2 against a ladder calibrated by a maximum-likelihood round r
 <p>Query every number: <code>transcend results --sql "SELECT * FROM results WHERE experiment = 'chess'"</code></p>
 </body></html>
 """
+
+
+def _population(pop: dict | None) -> str:
+    """The population rule's calibration curve and every player: band, target, weakness, measured rating."""
+    if not pop:
+        return ""
+    probes = "".join(f"<tr><td>{p['weakness']:.2f}</td><td>{p['rating']:.0f} ± {2 * p['rd']:.0f}</td>"
+                     f"<td>{fit:.0f}</td></tr>"
+                     for p, fit in zip(sorted(pop["probes"].values(), key=lambda p: p["weakness"]),
+                                       pop["curve"]["rating"], strict=True))
+    players = "".join(f"<tr><td>{_e(name)}</td><td>{_e(p['band'])}</td><td>{p['target']:.0f}"
+                      f"{' (clamped)' if p['clamped'] else ''}</td><td>{p['weakness']:.3f}</td>"
+                      f"<td>{p['measured']:.0f}</td></tr>" for name, p in pop["players"].items())
+    bands = ", ".join(f"{_e(b)} {lo:.0f}–{hi:.0f}" for b, (lo, hi) in pop["bands"].items())
+    return f"""<h2>Population (fixed by the rule before any model)</h2>
+<p>Floor (calibrated rating of weakness 1) {pop['floor']:.0f}; bands' target ranges: {bands}.</p>
+<table><thead><tr><th>probe weakness</th><th>rating ± 2·RD</th><th>isotonic fit</th></tr></thead>
+<tbody>{probes}</tbody></table>
+<table><thead><tr><th>player</th><th>band</th><th>target</th><th>weakness</th><th>measured rating</th></tr></thead>
+<tbody>{players}</tbody></table>"""
 
 
 def _gain(v: dict) -> str:

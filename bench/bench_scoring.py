@@ -22,7 +22,7 @@ from transcend.config import RunConfig  # noqa: E402
 from transcend.evaluate.experts_eval import expert_accuracy  # noqa: E402
 from transcend.evaluate.ideal import writes_per_query  # noqa: E402
 from transcend.experts.writing import write_paragraphs  # noqa: E402
-from transcend.pipeline import build_panel, build_world  # noqa: E402
+from transcend.pipeline import build_panel, build_world, corpus_paragraphs  # noqa: E402
 from transcend.theory import plurality_accuracy  # noqa: E402
 
 
@@ -30,13 +30,13 @@ def main() -> None:
     cfg = RunConfig.from_dict({"mode": "denoising", "experts": {"experts": 10, "coverage": 0.4}})
     kg = build_world(cfg)
     panel = build_panel(cfg, kg)
-    writes = writes_per_query(write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed), kg)
+    writes = writes_per_query(write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed), kg)
     taus = sorted(set(cfg.eval.temperatures) | {1.0})
     t = time.perf_counter()
     expert_accuracy(panel, taus)
     experts_s = time.perf_counter() - t
     t = time.perf_counter()
-    plurality_accuracy(panel, writes, cfg.corpus.paragraphs, taus, seed=cfg.seed)
+    plurality_accuracy(panel, writes, corpus_paragraphs(cfg, panel), taus, seed=cfg.seed)
     theory_s = time.perf_counter() - t
     ref = reference_seconds(100)
     train_s = ref * cfg.training.steps / 100

@@ -27,6 +27,7 @@ from transcend.experts.denoising import denoising_panel
 from transcend.experts.writing import write_paragraphs
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import Batches
+from transcend.pipeline import corpus_paragraphs
 from transcend.world.kg import generate_graph
 
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     kg = generate_graph(cfg.world.num_entities, cfg.seed)
     panel = denoising_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.seed)
-    writing = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed)
+    writing = write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed)
     tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
     stream = render_tokens(writing, kg, tok)
     m = cfg.model

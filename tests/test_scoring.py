@@ -7,7 +7,7 @@ from transcend.config import RunConfig
 from transcend.evaluate.experts_eval import best_expert, expert_accuracy
 from transcend.evaluate.ideal import ideal_accuracy
 from transcend.experts.writing import write_paragraphs
-from transcend.pipeline import build_panel, build_world
+from transcend.pipeline import build_panel, build_world, corpus_paragraphs
 
 TAUS = [0.0, 0.1, 0.5, 1.0, 1.5]
 
@@ -20,7 +20,7 @@ def test_the_ideal_learner_of_one_experts_corpus_is_that_expert(tmp_path, mode, 
     cfg = RunConfig.from_dict({"mode": mode, "seed": seed, "experts": experts})  # the default world and corpus
     kg = build_world(cfg)
     panel = build_panel(cfg, kg, tmp_path)
-    ideal = ideal_accuracy(write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed), kg, TAUS)
+    ideal = ideal_accuracy(write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed), kg, TAUS)
     expert = expert_accuracy(panel, TAUS)
     for tau in TAUS:
         assert ideal[tau].mean() == pytest.approx(expert[tau][0].mean(), abs=0.015), tau
@@ -40,9 +40,9 @@ def test_theory_predicts_the_ideal_learner_on_the_default_world():
     cfg = RunConfig.from_dict({"mode": "denoising", "experts": {"experts": 10, "coverage": 0.4}})
     kg = build_world(cfg)
     panel = build_panel(cfg, kg)
-    w = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed)
+    w = write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed)
     ideal = ideal_accuracy(w, kg, TAUS)
-    theory = plurality_accuracy(panel, writes_per_query(w, kg), cfg.corpus.paragraphs, TAUS, seed=cfg.seed)
+    theory = plurality_accuracy(panel, writes_per_query(w, kg), corpus_paragraphs(cfg, panel), TAUS, seed=cfg.seed)
     assert theory[0.0].mean() == pytest.approx(ideal[0.0].mean(), abs=0.01)
     for tau in TAUS:
         assert theory[tau].mean() == pytest.approx(ideal[tau].mean(), abs=0.015), tau
@@ -61,9 +61,9 @@ def test_generated_non_functional_graph_has_several_tails_and_the_theory_holds()
     assert heads.max() >= 25  # long paragraphs: one sentence per edge of an entity
     assert kg.fingerprint() == build_world(cfg).fingerprint()
     panel = build_panel(cfg, kg)
-    w = write_paragraphs(panel, cfg.corpus.paragraphs, cfg.seed)
+    w = write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed)
     ideal = ideal_accuracy(w, kg, TAUS)
-    theory = plurality_accuracy(panel, writes_per_query(w, kg), cfg.corpus.paragraphs, TAUS, seed=cfg.seed)
+    theory = plurality_accuracy(panel, writes_per_query(w, kg), corpus_paragraphs(cfg, panel), TAUS, seed=cfg.seed)
     for tau in TAUS:
         assert theory[tau].mean() == pytest.approx(ideal[tau].mean(), abs=0.02), tau
 

@@ -41,7 +41,7 @@ from transcend.evaluate import two_hop as two_hop_eval
 from transcend.experts.generalization import (SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALIDATION, GeneralizationPanel,
                                               generalization_panel)
 from transcend.experts.selection import SelectionPanel, save_areas, selection_panel
-from transcend.experts.writing import write_paragraphs
+from transcend.experts.writing import sentences_per_paragraph, write_paragraphs
 from transcend.learner.log import LOG as TRAIN_LOG, TrainLog
 from transcend.learner import hf
 from transcend.learner.model import GPT, GPTConfig
@@ -153,28 +153,14 @@ def corpus_paragraphs(cfg: RunConfig, panel: ExpertPanel) -> int:
     """Paragraphs the corpus holds: ``corpus.paragraphs``, or (0) as many as give each query of the graph
     ``corpus.writes_per_query`` sentences on average.
 
-    An expert's paragraph is one of its (head) groups of beliefs, drawn in proportion to the chance that it
-    is not empty, each belief written with its ``write_prob`` (``write_paragraphs``): it holds on average
-    sum(write_prob) / sum(P(not empty)) sentences over the expert's groups. Paragraphs are split evenly
-    across experts (by cluster size in the generalization mode), so the corpus's sentences per paragraph
-    is the mean of that over experts, weighted the same way."""
+    The corpus's sentences per paragraph are the writing model's own expectation
+    (``sentences_per_paragraph``), experts weighted as ``write_paragraphs`` weighs them."""
     if cfg.corpus.paragraphs:
         return cfg.corpus.paragraphs
-    key = panel.expert.astype(np.int64) * panel.kg.num_entities + panel.heads
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    wp = np.asarray(panel.write_prob, np.float64)
-    written = np.add.reduceat(wp, first)
-    nonempty = 1 - np.exp(np.add.reduceat(np.log1p(-np.minimum(wp, 1 - 1e-12)), first))
-    nonempty[np.add.reduceat(wp >= 1, first) > 0] = 1.0
-    e = panel.expert[first]
-    n = panel.num_experts
-    s_e, p_e = np.bincount(e, written, n), np.bincount(e, nonempty, n)
-    weights = (np.asarray(panel.cluster_sizes, np.float64) if isinstance(panel, GeneralizationPanel)
-               else np.ones(n))
-    ok = p_e > 0
-    if not ok.any():
+    weights = panel.cluster_sizes if isinstance(panel, GeneralizationPanel) else None
+    per_paragraph = sentences_per_paragraph(panel, weights)
+    if per_paragraph == 0:
         raise TranscendError("the experts can write nothing: the corpus would be empty.")
-    per_paragraph = float(np.average(s_e[ok] / p_e[ok], weights=weights[ok]))
     return max(1, math.ceil(cfg.corpus.writes_per_query * len(panel.kg.queries[0]) / per_paragraph))
 
 

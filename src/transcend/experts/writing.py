@@ -47,6 +47,31 @@ def _expand(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.nda
     return idx, owner
 
 
+def paragraph_groups(panel: ExpertPanel) -> np.ndarray:
+    """Where each group of beliefs sharing (expert, head) starts -- the facts of one possible paragraph
+    (a panel's beliefs are sorted by expert, then head)."""
+    key = panel.expert.astype(np.int64) * panel.kg.num_entities + panel.heads
+    return np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+
+
+def sentences_per_paragraph(panel: ExpertPanel, expert_weights: np.ndarray | None = None) -> float:
+    """The expected sentences of a paragraph of ``write_paragraphs`` (experts weighted as there).
+
+    An expert's paragraph is one of its groups, drawn in proportion to the chance that it is not empty,
+    each belief written with its ``write_prob``: it holds on average sum(write_prob) / sum(P(not empty))
+    sentences over the expert's groups. 0 when no expert can write anything."""
+    first = paragraph_groups(panel)
+    wp = np.asarray(panel.write_prob, np.float64)
+    written = np.add.reduceat(wp, first)
+    nonempty = 1 - np.exp(np.add.reduceat(np.log1p(-np.minimum(wp, 1 - 1e-12)), first))
+    nonempty[np.add.reduceat(wp >= 1, first) > 0] = 1.0
+    e, n = panel.expert[first], panel.num_experts
+    s_e, p_e = np.bincount(e, written, n), np.bincount(e, nonempty, n)
+    weights = np.ones(n) if expert_weights is None else np.asarray(expert_weights, np.float64)
+    ok = p_e > 0
+    return float(np.average(s_e[ok] / p_e[ok], weights=weights[ok])) if ok.any() else 0.0
+
+
 def write_paragraphs(panel: ExpertPanel, num_paragraphs: int, seed: int,
                      expert_weights: np.ndarray | None = None) -> Writing:
     """``num_paragraphs`` paragraphs split evenly across experts (or by ``expert_weights``).
@@ -79,10 +104,8 @@ def write_paragraphs(panel: ExpertPanel, num_paragraphs: int, seed: int,
         w = np.asarray(expert_weights, dtype=np.float64)
         per_expert = rng.multinomial(num_paragraphs, w / w.sum())
 
-    # Groups of beliefs sharing (expert, head): the facts of one possible paragraph.
-    key = panel.expert.astype(np.int64) * panel.kg.num_entities + panel.heads
-    boundary = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    group_len = np.diff(np.r_[boundary, len(key)])
+    boundary = paragraph_groups(panel)
+    group_len = np.diff(np.r_[boundary, len(panel.heads)])
     group_expert = panel.expert[boundary]
     first_group = np.searchsorted(group_expert, np.arange(n))
     groups_per_expert = np.searchsorted(group_expert, np.arange(n), side="right") - first_group

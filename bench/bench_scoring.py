@@ -2,47 +2,66 @@
 
 Times, on the default world (``transcend run denoising --experts 10 --coverage 0.4``), the
 experts' scoring at every temperature and ``theory.plurality_accuracy``, and prints them as a
-share of the run's training, estimated in the same process from a reference: 100 training steps
-of the default model (bench/bench_demo.py's reference), scaled to the default number of steps.
+share of the run's training, estimated in the same process from a reference: 20 optimizer steps of
+the run's own model on batches of its own window (random tokens), scaled to the run's derived steps.
 
     python bench/bench_scoring.py
 """
 
 from __future__ import annotations
 
-import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+import torch
+import torch.nn.functional as F
 
-from bench_demo import reference_seconds  # noqa: E402
+from transcend.config import RunConfig
+from transcend.evaluate.experts_eval import expert_accuracy
+from transcend.learner.train import EOS_ID, resolved
+from transcend.pipeline import build_corpus, build_learner, build_panel, build_world, corpus_paragraphs
+from transcend.theory import plurality_accuracy
 
-from transcend.config import RunConfig  # noqa: E402
-from transcend.evaluate.experts_eval import expert_accuracy  # noqa: E402
-from transcend.evaluate.ideal import writes_per_query  # noqa: E402
-from transcend.experts.writing import write_paragraphs  # noqa: E402
-from transcend.pipeline import build_panel, build_world, corpus_paragraphs  # noqa: E402
-from transcend.theory import plurality_accuracy  # noqa: E402
+REFERENCE_STEPS = 20
+
+
+def reference_seconds(model, batch_size: int, window: int, vocab: int, steps: int = REFERENCE_STEPS) -> float:
+    """Seconds for ``steps`` AdamW steps of ``model`` on (batch_size, window) random tokens."""
+    torch.manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randint(0, vocab, (batch_size, window + 1))
+    t = time.perf_counter()
+    for _ in range(steps):
+        loss = F.cross_entropy(model(x[:, :-1]).flatten(0, 1), x[:, 1:].flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - t
 
 
 def main() -> None:
     cfg = RunConfig.from_dict({"mode": "denoising", "experts": {"experts": 10, "coverage": 0.4}})
     kg = build_world(cfg)
     panel = build_panel(cfg, kg)
-    writes = writes_per_query(write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed), kg)
     taus = sorted(set(cfg.eval.temperatures) | {1.0})
     t = time.perf_counter()
     expert_accuracy(panel, taus)
     experts_s = time.perf_counter() - t
     t = time.perf_counter()
-    plurality_accuracy(panel, writes, corpus_paragraphs(cfg, panel), taus, seed=cfg.seed)
+    plurality_accuracy(panel, corpus_paragraphs(cfg, panel), taus, seed=cfg.seed)
     theory_s = time.perf_counter() - t
-    ref = reference_seconds(100)
-    train_s = ref * cfg.training.steps / 100
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = build_corpus(cfg, kg, panel, Path(tmp) / "corpus", log=lambda msg: None)
+        model, stream, special, _ = build_learner(cfg, kg, panel, corpus)
+        tc = resolved(cfg.training, stream, model.cfg.block_size, special.get("boundary_ids", ()),
+                      eos_id=special.get("eos_id", EOS_ID))
+        ref = reference_seconds(model, tc.batch_size * tc.gradient_accumulation, tc.window,
+                                corpus.manifest["vocab_size"])
+    train_s = ref * tc.steps / REFERENCE_STEPS
     added = experts_s + theory_s
-    print(f"fair expert scoring {experts_s:.2f} s, theory {theory_s:.2f} s; reference 100 training steps {ref:.2f} s "
-          f"-> estimated training of {cfg.training.steps} steps {train_s:.0f} s; added share {added / train_s:.1%}")
+    print(f"fair expert scoring {experts_s:.2f} s, theory {theory_s:.2f} s; reference {REFERENCE_STEPS} training steps "
+          f"{ref:.2f} s -> estimated training of {tc.steps} steps {train_s:.0f} s; added share {added / train_s:.1%}")
 
 
 if __name__ == "__main__":

@@ -437,9 +437,8 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
     candidates = np.array([len(kg.slot_pool(r, "tail")) for r in R])[qr]
     holding = np.bincount(qr, minlength=len(R)) / np.array([max(len(kg.slot_pool(r, "head")), 1) for r in R])
     wrong = denoising_wrong_rate(cfg.experts.coverage, holding[qr])
-    # The theory of the ideal learner: the plurality of what this panel writes, the run's write counts.
-    theory_by_tau = plurality_accuracy(panel, writes, corpus_paragraphs(cfg, panel), sorted(set(taus) | {1.0}),
-                                       seed=cfg.seed)
+    # The theory of the ideal learner: the plurality of what this panel writes, from the writing model.
+    theory_by_tau = plurality_accuracy(panel, corpus_paragraphs(cfg, panel), sorted(set(taus) | {1.0}), seed=cfg.seed)
     if cfg.mode == "selection":  # the abstract vote model: writers weighted by what they know
         theory_q, theory_tau1_q = selection_vote_accuracy(
             cfg.experts.experts, cfg.experts.coverage, cfg.experts.alpha, writes, candidates, wrong,

@@ -23,6 +23,11 @@ from their text), and the same vote with writers weighted by what they know:
 an expert writes a fact it knows with weight 1 and a wrong answer with weight
 1 - alpha (``selection_vote_accuracy``), which also gives the mixture's
 accuracy at tau = 1.
+
+The ideal learner (``plurality_accuracy``). Not an abstract vote: the corpus
+drawn as ``experts/writing.py`` writes it, from the panel's own beliefs -- per
+(expert, head) a binomial number of paragraphs, each writing all the expert's
+beliefs about the query at once -- decoded as the ideal learner decodes it.
 """
 
 from __future__ import annotations

@@ -69,9 +69,18 @@ def test_gradient_accumulation_sums_the_micro_batches_gradients(tmp_path):
         TrainingConfig(gradient_accumulation=0)
 
 
-def test_tensorboard_events_when_installed(tmp_path, capsys):
-    pytest.importorskip("tensorboard")
+def test_tensorboard_events_hold_the_logged_steps(tmp_path, capsys):
+    pytest.importorskip("tensorboard")  # the test extra installs it: CI runs this
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     out = tmp_path / "run"
     assert main(["run", "denoising", "--experts", "2", *TINY, "--steps", "5", "--out", str(out), "--tensorboard",
                  "--json", "--quiet"]) == 0
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    rows = read_log(out / "train_log.jsonl")
+    for key in ("loss", "lr", "grad_norm"):
+        scalars = events.Scalars(f"train/{key}")
+        assert [e.step for e in scalars] == [r["step"] for r in rows] == list(range(5))
+        assert [e.value for e in scalars] == pytest.approx([r[key] for r in rows], rel=1e-6)  # float32 in events

@@ -85,7 +85,7 @@ def test_each_pass_starts_one_window_at_every_sentence_after_the_separator():
     first, second = seen[:n], seen[n:]
     assert sorted(map(tuple, first)) == sorted(map(tuple, second))  # each pass holds the same windows once
     assert not np.array_equal(first, second)  # in a new order
-    assert sentence_window(stream, 64, (dot,)) == 8  # longest stretch 4 tokens (5 5 6 .) + its lead -> 8
+    assert sentence_window(stream, 64, (dot,)) == 5  # longest stretch 4 tokens (5 5 6 .) + its lead
     assert sentence_window(stream, 4, (dot,)) == 4  # at most the block
 
 
@@ -119,3 +119,29 @@ def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "latest.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(TranscendError, match="corrupt"):
         load_checkpoint(tmp_path / "latest.pt")
+
+
+def test_small_models_train_on_one_thread_and_the_count_is_restored(tmp_path):
+    from transcend.learner.train import SMALL_MODEL_PARAMETERS, training_threads
+    small = GPT(GPTConfig(vocab_size=30, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    assert training_threads(small, TrainingConfig()) == 1
+    assert training_threads(small, TrainingConfig(threads=3)) == 3  # the config's count wins
+    big = torch.nn.Linear(4000, 2600)  # 10.4 M parameters: above the bound
+    assert sum(p.numel() for p in big.parameters()) >= SMALL_MODEL_PARAMETERS
+    assert training_threads(big, TrainingConfig()) == torch.get_num_threads()
+    seen = []
+
+    class Spy(GPT):
+        def forward(self, idx):
+            seen.append(torch.get_num_threads())
+            return super().forward(idx)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # as a process given two cores
+    try:
+        stream = np.array([1, 5, 6, 7, 8, 9, 7] * 20, dtype=np.int64)
+        train(Spy(small.cfg), stream, TrainingConfig(steps=2, batch_size=2, warmup_steps=1), tmp_path,
+              progress=False, boundary_ids=(7,))
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

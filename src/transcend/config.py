@@ -244,9 +244,11 @@ class TrainingConfig:
     passes: float = 3.5
     # Windows per step.
     batch_size: int = 64
-    # Tokens per training window (0 = derived from the corpus: the smallest power of two that holds its
-    # longest sentence after the separator, at most model.block_size).
+    # Tokens per training window (0 = derived from the corpus: its longest sentence after the separator,
+    # at most model.block_size).
     window: int = 0
+    # Torch threads on CPU (0 = derived: one for models under 10 M parameters, else the process's cores).
+    threads: int = 0
     # Optimizer: "muon" (Muon on the model's hidden matrices, AdamW on the rest) or "adamw" (AdamW on all).
     optimizer: str = "muon"
     # Peak learning rate of AdamW, reached after the warm-up, then cosine decay.
@@ -272,6 +274,7 @@ class TrainingConfig:
             _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.steps >= 0, f"training.steps must be 0 (derived from the corpus) or positive, got {self.steps}.")
         _check(self.passes > 0, f"training.passes must be positive, got {self.passes}.")
+        _check(self.threads >= 0, f"training.threads must be 0 (derived) or a positive count, got {self.threads}.")
         _check(self.optimizer in ("muon", "adamw"),
                f"training.optimizer must be 'muon' or 'adamw', got {self.optimizer!r}.")
         _check(self.lr > 0, f"training.lr must be positive, got {self.lr}.")

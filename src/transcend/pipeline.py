@@ -45,7 +45,7 @@ from transcend.experts.writing import sentences_per_paragraph, write_paragraphs
 from transcend.learner.log import LOG as TRAIN_LOG, TrainLog
 from transcend.learner import hf
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import CHECKPOINT, pick_device, resolved, train
+from transcend.learner.train import CHECKPOINT, pick_device, resolved, train, training_threads
 from transcend.theory import (denoising_wrong_rate, majority_vote_accuracy, plurality_accuracy,
                               selection_vote_accuracy)
 from transcend.world.kg import KnowledgeGraph, generate_graph
@@ -368,7 +368,8 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
         model, stream, special, scorer = build_learner(cfg, kg, panel, corpus)
         tc = resolved(cfg.training, stream, model.cfg.block_size, special.get("boundary_ids", ()),
                       eos_id=special.get("eos_id", EOS_ID), sentence_starts=special.get("sentence_starts"))
-        log(f"training: {tc.steps} steps of {tc.batch_size} windows of {tc.window} tokens")
+        on = "" if device.type != "cpu" else f" on {training_threads(model, tc)} CPU thread(s)"
+        log(f"training: {tc.steps} steps of {tc.batch_size} windows of {tc.window} tokens{on}")
         t = time.perf_counter()
         result = train(model, stream, tc, out / "checkpoints", seed=cfg.seed,
                        resume=(out / "checkpoints" / CHECKPOINT).is_file(), device=device, progress=progress,

@@ -32,18 +32,37 @@ from transcend.learner.model import GPT
 CHECKPOINT = "latest.pt"
 
 
+# Below this many parameters a training step is hundreds of small operations, and a second torch
+# thread costs more (waking it for every operation) than it saves: measured on 2 cores at the lab's
+# default shape (0.5 M parameters), two threads ran slower than one alone, and beside a busy process
+# two threads fell far below one (bench/bench_threads.py, bench/RESULTS.md).
+SMALL_MODEL_PARAMETERS = 10_000_000
+
+
 def cpu_threads(workers: int = 1) -> int:
     """Torch threads for one of ``workers`` processes training side by side on this machine's CPUs: the
     cores this process may run on (its affinity, not the machine's count), divided among the workers.
 
     The count does not follow the machine's load: the thread count changes the order of floating-point
     sums, so a load-dependent count would make the same config give different weights on a busy and an
-    idle machine. What keeps training fast beside a busy process is the OpenMP wait policy instead
-    (``transcend/__init__.py`` sets ``OMP_WAIT_POLICY=passive`` before torch starts): a thread that
-    finishes its share sleeps rather than spinning on the core the other process needs.
+    idle machine. ``training_threads`` lowers it to one for small models; the OpenMP wait policy
+    (``transcend/__init__.py`` sets ``OMP_WAIT_POLICY=passive`` before torch starts) makes a thread that
+    finishes its share sleep rather than spin on the core another process needs.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // max(1, workers))
+
+
+def training_threads(model: torch.nn.Module, cfg: TrainingConfig) -> int:
+    """Torch threads a CPU training run uses: ``cfg.threads`` if set; else one for a model under
+    ``SMALL_MODEL_PARAMETERS`` parameters, and otherwise the threads this process was given (torch's
+    count: all cores, ``OMP_NUM_THREADS``, or a sweep worker's share from ``cpu_threads``). A pure
+    function of the config and the machine's cores, never of its load (see ``cpu_threads``)."""
+    if cfg.threads:
+        return cfg.threads
+    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
+        return 1
+    return torch.get_num_threads()
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -97,18 +116,18 @@ def window_starts(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, 
 
 def sentence_window(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, ...] = (), *,
                     eos_id: int = EOS_ID, sentence_starts: np.ndarray | None = None) -> int:
-    """The training window a corpus needs: the smallest power of two that holds its longest sentence (or
-    paragraph, without sentence ends) after one leading separator, at most ``block_size``.
+    """The training window a corpus needs: its longest sentence (or paragraph, without sentence ends)
+    after one leading separator, at most ``block_size``.
 
     Every sentence then fits whole in the window that starts at it, after the separator, as a query's
     prompt and answer do; anything longer is only context for the one query the prompt asks, which is
-    why the window is no longer: a shorter window spends more of each step on sentences in the prompt's
-    own context (see ``Batches``)."""
+    why the window is no longer: a longer window spends more of each step on sentences in the prompt's
+    own context (see ``Batches``), and each step's cost grows with its tokens."""
     sentence, _ = window_starts(stream, 1 << 30, boundary_ids, eos_id=eos_id, sentence_starts=sentence_starts)
     if len(sentence) == 0:
         return block_size
     longest = int(np.diff(np.r_[sentence, len(stream)]).max())
-    return int(min(block_size, 1 << math.ceil(math.log2(longest + 1))))
+    return int(min(block_size, longest + 1))
 
 
 def resolved(cfg: TrainingConfig, stream: np.ndarray, block_size: int, boundary_ids: tuple[int, ...] = (), *,
@@ -334,6 +353,12 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *
             loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
         return loss, x.numel()
 
-    result = optimize(model, cfg, ckpt_dir / CHECKPOINT, step_loss, device=device, resume=resume,
-                      progress=progress, stop_after=stop_after, log=log)
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(training_threads(model, cfg))
+    try:
+        result = optimize(model, cfg, ckpt_dir / CHECKPOINT, step_loss, device=device, resume=resume,
+                          progress=progress, stop_after=stop_after, log=log)
+    finally:
+        torch.set_num_threads(threads)
     return {"losses": result["losses"], "tokens_per_s": result["items_per_s"], "steps": result["steps"]}

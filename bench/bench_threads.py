@@ -28,8 +28,8 @@ from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import make_optimizers, training_threads
 shape = sys.argv[3]
 torch.manual_seed(0)
-if shape == "demo":  # the default world's model and batch: 2 x 128, 64 windows of 11 tokens
-    gcfg, rows, cols = GPTConfig(vocab_size=1058, block_size=64, n_layer=2, n_head=4, n_embd=128), 64, 11
+if shape == "demo":  # the default world's model and batch: 2 x 128, 64 windows of 16 tokens
+    gcfg, rows, cols = GPTConfig(vocab_size=1058, block_size=64, n_layer=2, n_head=4, n_embd=128), 64, 16
 else:  # a model above SMALL_MODEL_PARAMETERS: 6 x 512 (~19 M parameters), 16 windows of 64 tokens
     gcfg, rows, cols = GPTConfig(vocab_size=1058, block_size=64, n_layer=6, n_head=8, n_embd=512), 16, 64
 m = GPT(gcfg)

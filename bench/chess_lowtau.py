@@ -7,8 +7,10 @@ loss of engine win probability against the engine's best move (the run's scoring
 the share of blunders (a loss above 0.2), the share of captures, and the model's expected
 loss at τ = 1 beside them. Then the lowest cutoff's model plays ``--games`` games at
 τ = 0.001 and at τ = 1 against the four weakest ladder rungs and the games' endings are
-counted (a board-only policy has no move history, so at low τ it can repeat itself), and
-so are those of the ideal learner at τ = 0.001 and of the cutoff's best player.
+counted (a board-only policy with no knowledge of the history repeats itself at low τ), and
+so are those of the same model at τ = 0.001 with its draw flags hidden (every move shown as
+not drawing: what the board alone tells it), of the ideal learner at τ = 0.001 and of the
+cutoff's best player.
 
     OMP_NUM_THREADS=1 python bench/chess_lowtau.py --run runs/chess-fit-s0
 """
@@ -22,15 +24,25 @@ from pathlib import Path
 
 import chess
 import numpy as np
+import torch
 
 from transcend.chess.config import ChessConfig
-from transcend.chess.corpus import N_INPUT_TOKENS, MoveCorpus, legal_tokens, token_move
+from transcend.chess.corpus import N_INPUT_TOKENS, MoveCorpus, encode_board, legal_tokens, token_move
 from transcend.chess.ideal import IdealPlayer, Mixture
 from transcend.chess.pipeline import CONFIG, LADDER, World
 from transcend.chess.policy import PolicyPlayer, load_policy, predict_logits, tempered
 from transcend.chess.rating import Ladder, rate_player
 
 BLUNDER = 0.2
+
+
+class FlagsHidden(PolicyPlayer):
+    """The model shown no move as drawing (the board-only input): an ablation of the draw flags."""
+
+    def logits(self, board: chess.Board) -> np.ndarray:
+        x = torch.from_numpy(encode_board(board).astype(np.int64))[None]
+        with torch.no_grad():
+            return self.model(x)[0].float().numpy().astype(np.float64)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -52,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
             model = load_policy(run / "models" / label / "latest.pt")
             rows = np.arange(min(args.positions, len(held)))
             sub = held.subset(rows)
-            logits = predict_logits(model, sub.inputs)
+            logits = predict_logits(model, sub.inputs, draws=sub.draw_mask(np.arange(len(sub))))
             stats = {k: [] for k in ("model_argmax", "mixture_mode", "played")}
             captures = {k: [] for k in stats}
             expected_tau1 = []
@@ -84,6 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
         mixture = Mixture.from_counts([p for p in world.players if p.name in counts], counts)
         best = json.loads((run / "metrics.json").read_text())["cutoffs"][lowest]["best_player"]
         contestants = {"model 0.001": PolicyPlayer(model, 0.001, name="model-t0.001"),
+                       "model 0.001, draw flags hidden": FlagsHidden(model, 0.001, name="model-t0.001-noflags"),
                        "model 1.0": PolicyPlayer(model, 1.0, name="model-t1"),
                        "ideal 0.001": IdealPlayer(mixture, 0.001, name="ideal-t0.001"),
                        f"best player {best}": world.player(best)}

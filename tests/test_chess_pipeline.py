@@ -12,6 +12,7 @@ import json
 import math
 
 import chess
+import chess.pgn
 import numpy as np
 import pytest
 import torch
@@ -99,7 +100,7 @@ class _FixedLogits(torch.nn.Module):
         super().__init__()
         self.favourite = favourite
 
-    def forward(self, inputs):
+    def forward(self, inputs, draws=None):
         logits = torch.full((inputs.shape[0], N_MOVES), -30.0)
         logits[:, self.favourite] = 10.0
         return logits
@@ -551,3 +552,47 @@ def test_verdict_uses_the_fixed_low_temperature_not_the_best_one():
     v = transcendence_verdict(entry, 0.001)
     assert not v["transcends_low_tau"] and v["rating_above_best_player_low_tau"]
     assert transcendence_verdict(entry, 0.05)["low_temperature"] is None
+
+
+_SHUFFLE = ["g1f3", "g8f6", "f3g1", "f6g8", "g1f3", "g8f6"]
+
+
+def test_moves_that_let_a_draw_be_claimed_are_found_valued_as_draws_and_flagged_to_the_model(tmp_path):
+    from transcend.chess.games import GameRecord
+    from transcend.chess.players import DRAW_VALUE, PlayerStyle, SimulatedPlayer, drawing_moves
+
+    board = chess.Board()
+    for uci in _SHUFFLE:
+        assert not drawing_moves(board)  # nothing repeats three times before
+        board.push_uci(uci)
+    # Nf3-g1 now: Black can claim by announcing ...Ng8, the start position a third time
+    assert drawing_moves(board) == {"f3g1"}
+    assert all((board.push(m), board.can_claim_draw(), board.pop())[1] == (m.uci() == "f3g1")
+               for m in list(board.legal_moves))
+
+    class Winning:  # every move keeps a won position, by the engine's (history-blind) judgement
+        def winprobs(self, b):
+            return {m.uci(): 0.9 for m in b.legal_moves}
+
+    player = SimulatedPlayer("p", 1, PlayerStyle(temperature=0.01, blind_spot_scale=0.0), Winning())
+    ucis, values = player.perceived_values(board)
+    assert values[ucis.index("f3g1")] == DRAW_VALUE and np.all(np.delete(values, ucis.index("f3g1")) == 0.9)
+    assert player.move_distribution(board)["f3g1"] < 1e-6  # a winning player does not repeat
+
+    record = GameRecord(white="a", black="b", result="1/2-1/2", termination="threefold_repetition",
+                        moves=_SHUFFLE + ["f3g1"], opening="none", opening_plies=0, start_fen=chess.STARTING_FEN,
+                        game=chess.pgn.Game())
+    corpus = build_corpus([record])
+    draws = corpus.draw_mask(np.arange(len(corpus)))
+    assert draws.sum() == 1 and draws[6, move_token(board, "f3g1") - N_INPUT_TOKENS]
+    assert np.array_equal(MoveCorpus.load(corpus.save(tmp_path / "c.npz")).legal_draws, corpus.legal_draws)
+
+    torch.manual_seed(0)
+    model = policy_model(n_layer=1, n_head=2, n_embd=16)
+    with torch.no_grad():
+        model.draw_key.normal_()
+        model.draw_bias.fill_(-1.0)
+    x = torch.from_numpy(corpus.inputs[6:7].astype(np.int64))
+    flag = torch.from_numpy(draws[6:7])
+    plain, flagged = model(x), model(x, flag)
+    assert torch.equal(plain[~flag], flagged[~flag]) and not torch.allclose(plain[flag], flagged[flag])

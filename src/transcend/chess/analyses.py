@@ -57,7 +57,7 @@ def move_prediction(model: ChessPolicy, heldout: MoveCorpus, mixture: Mixture, m
     if len(rows) > max_positions:
         rows = np.sort(rng.choice(rows, size=max_positions, replace=False))
     sub = heldout.subset(rows)
-    logits = predict_logits(model, sub.inputs)
+    logits = predict_logits(model, sub.inputs, draws=sub.draw_mask(np.arange(len(sub))))
     agree_plurality = agree_played = 0
     ce_model = ce_self = illegal_mass = 0.0
     full = tempered(logits, 1.0)  # whole-vocabulary sampling at τ = 1

@@ -53,6 +53,9 @@ def _check(ok: bool, message: str) -> None:
 class ChessConfig:
     # Seed of every random draw (players, openings, games, training, rating).
     seed: int = 0
+    # Seed of the population rule's draws (calibration probes; each player's target, seed and blind spots);
+    # None = seed. Another value draws a second population by the same rule against the same ladder.
+    population_seed: int | None = None
     # Path of the UCI engine (Stockfish); None = $TRANSCEND_STOCKFISH, PATH, /usr/games/stockfish.
     engine: str | None = None
     # Depth of the engine search that scores every legal move for the simulated players.
@@ -97,8 +100,9 @@ class ChessConfig:
     # Rated games per (cutoff, temperature) against the ladder.
     rated_games: int = 40
     # Rated games at the two temperatures the verdict compares, favor_temperature and 1.0 (when they are
-    # among `temperatures`): more games, narrower intervals where the claim is decided. Every player is rated
-    # with as many, so at `small` (16 players) 100 rather than 200 keeps the run within its budget.
+    # among `temperatures`), and of the ideal learner at favor_temperature: more games, narrower intervals
+    # where a claim is decided. Every player is rated with as many, so at `small` (16 players) 100 rather
+    # than 200 keeps the run within its budget.
     verdict_games: int = 100
     # Temperatures at which the ideal learner (exact mixture) is rated.
     ideal_temperatures: tuple[float, ...] = (0.001, 1.0)
@@ -156,9 +160,19 @@ class ChessConfig:
                f"n_embd {self.n_embd} must split into {self.n_head} heads of even size.")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
 
+    @property
+    def population_draw_seed(self) -> int:
+        """The seed the population rule draws with (``population_seed``, else ``seed``)."""
+        return self.seed if self.population_seed is None else self.population_seed
+
     def games_at(self, tau: float) -> int:
         """Rated games per cutoff at temperature ``tau`` (more at the verdict temperatures)."""
         return max(self.rated_games, self.verdict_games) if tau in (self.favor_temperature, 1.0) else self.rated_games
+
+    def ideal_games_at(self, tau: float) -> int:
+        """Rated games of the ideal learner at ``tau``: the verdict's count only where a verdict reads it
+        (``favor_temperature``, the denominator of the gain recovered); ``rated_games`` elsewhere."""
+        return max(self.rated_games, self.verdict_games) if tau == self.favor_temperature else self.rated_games
 
     @classmethod
     def for_scale(cls, scale: str, **overrides: Any) -> ChessConfig:

@@ -26,9 +26,18 @@ Move vocabulary: the 1,968 UCI moves that can ever be legal (queen-line and knig
 moves between squares, 1,792, plus 176 promotions), sorted; token id = number of input
 tokens + index.
 
-An example is (66 input token ids, target move id, legal move ids); a corpus stores
-them as numpy arrays (``inputs`` (N, 66) int16, ``targets`` (N,), legal moves as CSR
-``legal_offsets``/``legal_ids``) plus the position key and the player who moved.
+**Which moves end the game drawn.** A chess position is more than its placement: the game's
+history decides which moves let a draw be claimed (threefold repetition, fifty moves;
+``players.drawing_moves``, the game loop's own rule). The players value such a move as a
+draw, and every legal move carries the flag (``legal_draws``) to the model, which learns from
+the players' games when they take a draw and when they avoid one (``chess/policy.py``). Without
+it a board-only model at low temperature plays the same move every time a position recurs and
+draws won games by repetition (docs/chess.md).
+
+An example is (66 input token ids, target move id, legal move ids, their draw flags); a corpus
+stores them as numpy arrays (``inputs`` (N, 66) int16, ``targets`` (N,), legal moves as CSR
+``legal_offsets``/``legal_ids``, ``legal_draws`` beside them) plus the position key and the
+player who moved.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ import numpy as np
 
 from transcend.errors import TranscendError
 from transcend.chess.games import GameRecord
+from transcend.chess.players import drawing_moves
 
 N_PIECE = 13  # empty, own P N B R Q K, opponent P N B R Q K
 ATTACK_CAP = 2
@@ -166,6 +176,12 @@ class MoveCorpus:
     players: np.ndarray  # (N,) str: who chose the move
     fens: np.ndarray  # (N,) str: the position (EPD, as players perceive it)
     games: np.ndarray  # (N,) int32: index of the game
+    # (sum of legal moves,) bool, beside legal_ids: the move lets the game be claimed drawn (None = none do)
+    legal_draws: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.legal_draws is None:
+            self.legal_draws = np.zeros(len(self.legal_ids), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -178,6 +194,15 @@ class MoveCorpus:
             mask[i, ids] = True
         return mask
 
+    def draw_mask(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), N_MOVES) boolean mask of the moves after which those positions' games can be claimed drawn."""
+        mask = np.zeros((len(rows), N_MOVES), dtype=bool)
+        for i, r in enumerate(rows):
+            lo, hi = self.legal_offsets[r], self.legal_offsets[r + 1]
+            ids = self.legal_ids[lo:hi][self.legal_draws[lo:hi]].astype(np.int64) - N_INPUT_TOKENS
+            mask[i, ids] = True
+        return mask
+
     def subset(self, rows: np.ndarray) -> MoveCorpus:
         rows = np.asarray(rows, dtype=np.int64)
         lens = self.legal_offsets[rows + 1] - self.legal_offsets[rows]
@@ -185,15 +210,18 @@ class MoveCorpus:
         np.cumsum(lens, out=offsets[1:])
         ids = np.concatenate([self.legal_ids[self.legal_offsets[r]:self.legal_offsets[r + 1]] for r in rows]) \
             if len(rows) else np.zeros(0, dtype=np.int16)
+        draws = np.concatenate([self.legal_draws[self.legal_offsets[r]:self.legal_offsets[r + 1]] for r in rows]) \
+            if len(rows) else np.zeros(0, dtype=bool)
         return MoveCorpus(self.inputs[rows], self.targets[rows], offsets, ids, self.players[rows],
-                          self.fens[rows], self.games[rows])
+                          self.fens[rows], self.games[rows], draws)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(tmp, inputs=self.inputs, targets=self.targets, legal_offsets=self.legal_offsets,
-                            legal_ids=self.legal_ids, players=self.players, fens=self.fens, games=self.games)
+                            legal_ids=self.legal_ids, players=self.players, fens=self.fens, games=self.games,
+                            legal_draws=self.legal_draws)
         os.replace(tmp, path)
         return path
 
@@ -202,7 +230,7 @@ class MoveCorpus:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return cls(**{k: z[k] for k in ("inputs", "targets", "legal_offsets", "legal_ids", "players",
-                                                  "fens", "games")})
+                                                  "fens", "games", "legal_draws")})
         except FileNotFoundError:
             raise TranscendError(f"chess corpus '{path}' does not exist.") from None
         except (OSError, KeyError, ValueError) as e:
@@ -216,7 +244,7 @@ def build_corpus(games: Sequence[GameRecord], players: Iterable[str] | None = No
     Opening plies (book lines and random plies) are left out: nobody chose them.
     """
     wanted = None if players is None else set(players)
-    inputs, targets, offsets, ids, who, fens, game_ix = [], [], [0], [], [], [], []
+    inputs, targets, offsets, ids, who, fens, game_ix, draws = [], [], [0], [], [], [], [], []
     for g_index, record in enumerate(games):
         board = chess.Board(record.start_fen)
         for ply, uci in enumerate(record.moves):
@@ -226,6 +254,8 @@ def build_corpus(games: Sequence[GameRecord], players: Iterable[str] | None = No
                 targets.append(move_token(board, uci))
                 legal = legal_tokens(board)
                 ids.extend(legal)
+                drawing = {move_token(board, u) for u in drawing_moves(board)}
+                draws.extend(t in drawing for t in legal)
                 offsets.append(offsets[-1] + len(legal))
                 who.append(mover)
                 fens.append(board.epd(en_passant="legal"))
@@ -239,4 +269,5 @@ def build_corpus(games: Sequence[GameRecord], players: Iterable[str] | None = No
         players=np.asarray(who, dtype=str),
         fens=np.asarray(fens, dtype=str),
         games=np.asarray(game_ix, dtype=np.int32),
+        legal_draws=np.asarray(draws, dtype=bool),
     )

@@ -66,8 +66,9 @@ MATE_CP = 100_000
 #: units; UCI centipawns are internal * 100 / NormalizeToPawnValue (361 in 15.1): ~35 cp.
 SKILL_DELTA_CAP_CP = 35
 
-#: Seconds python-chess waits for the engine to start or answer a command before giving up.
-ENGINE_TIMEOUT_S = 30.0
+#: Seconds python-chess waits for the engine to start or answer a command before giving up (generous: at low
+#: priority beside busy processes, starting Stockfish took over 30 s).
+ENGINE_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)

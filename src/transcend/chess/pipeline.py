@@ -198,6 +198,47 @@ def _rate_player_job(job: tuple[dict, dict, int, int]) -> tuple[dict, dict]:
     return _rate_simulated(world, Ladder.from_dict(ladder_dict), player, n_games, seed), _new_scores(world, _KNOWN)
 
 
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _rate_answerer_job(job: tuple[str, str, float, int, int, dict, object]) -> tuple[tuple[dict, list[str]], dict]:
+    """One (model or ideal learner, temperature) rated against the ladder; the model also returns its positions."""
+    world = _WORKER
+    assert world is not None
+    cfg = world.cfg
+    kind, name, tau, n_games, seed, ladder_dict, source = job
+    positions: list[str] = []
+    if kind == "model":
+        player = PolicyPlayer(load_policy(Path(str(source))), tau, name=name, legal_only=cfg.legal_only)
+        original = player.choose_move
+
+        def recording(board, rng):
+            positions.append(board.fen())
+            return original(board, rng)
+
+        player.choose_move = recording  # type: ignore[method-assign]
+    else:
+        counts = dict(source)  # type: ignore[call-overload]
+        player = IdealPlayer(Mixture.from_counts([p for p in world.players if p.name in counts], counts), tau,
+                             name=name)
+    result = _rate(player, Ladder.from_dict(ladder_dict), world.ladder_entrants(), n_games, seed, cfg, _NoBar())
+    if kind == "model":
+        result.update(illegal_draws=player.illegal_draws, forfeits=player.forfeits, moves=player.moves)
+    return (result, positions), _new_scores(world, _KNOWN)
+
+
+def _train_job(job: tuple[str, str]) -> tuple[None, dict]:
+    """Train one cutoff's model in a worker (one torch thread); the parent then loads its checkpoint."""
+    world = _WORKER
+    assert world is not None
+    run_dir, label = job
+    corpus = MoveCorpus.load(Path(run_dir) / "corpus" / f"{label}.npz")
+    stage_train(world.cfg, Path(run_dir), label, corpus, progress=False)
+    return None, {}
+
+
 def _in_workers(world: World, run_dir: Path, fn: Callable, jobs: Sequence, workers: int,
                 on_done: Callable[[int], None] | None = None) -> list:
     """``fn`` over ``jobs`` in ``workers`` processes (in this process when 1), results in job order.
@@ -374,7 +415,9 @@ def stage_train(cfg: ChessConfig, run_dir: Path, label: str, corpus: MoveCorpus,
     summary = {"steps": info["steps"], "seconds": time.perf_counter() - t0, "examples": len(corpus),
                "examples_per_s": info["examples_per_s"], "params": model.num_params(),
                "loss_first100": float(np.mean(info["losses"][:100])) if info["losses"] else None,
-               "loss_last100": float(np.mean(info["losses"][-100:])) if info["losses"] else None}
+               "loss_last100": float(np.mean(info["losses"][-100:])) if info["losses"] else None,
+               # the training loss's curve: mean of every 100 steps (has it flattened?)
+               "loss_by_100": [float(np.mean(info["losses"][i:i + 100])) for i in range(0, len(info["losses"]), 100)]}
     _atomic_json(done_path, summary)
     return model, summary
 
@@ -389,30 +432,24 @@ def _rate(player, ladder: Ladder, opponents: list, n_games: int, seed: int, cfg:
 
 
 def stage_rate_model(world: World, ladder: Ladder, run_dir: Path, label: str, model, mixture: Mixture,
-                     heldout: MoveCorpus, progress: bool) -> dict:
+                     heldout: MoveCorpus, progress: bool, workers: int = 1) -> dict:
+    """The model at every temperature against the ladder (temperatures in ``workers`` processes, each loading
+    the saved checkpoint, so the games are the same for any number of workers), then favor and move prediction."""
     path = run_dir / "ratings" / f"{label}.json"
     if path.is_file():
         return json.loads(path.read_text())
     cfg = world.cfg
-    opponents = world.ladder_entrants()
     out: dict = {"by_temperature": {}}
     fav_fens: list[str] = []
-    with _bar(progress, sum(cfg.games_at(t) for t in cfg.temperatures), f"rate {label}") as bar:
-        for t_index, tau in enumerate(cfg.temperatures):
-            player = PolicyPlayer(model, tau, name=f"model-{label}-t{tau:g}", legal_only=cfg.legal_only)
-            positions: list[str] = []
-            original = player.choose_move
-
-            def recording(board, rng, _orig=original, _pos=positions):
-                _pos.append(board.fen())
-                return _orig(board, rng)
-
-            player.choose_move = recording  # type: ignore[method-assign]
-            out["by_temperature"][repr(float(tau))] = {
-                **_rate(player, ladder, opponents, cfg.games_at(tau), cfg.seed * 31 + t_index, cfg, bar),
-                "illegal_draws": player.illegal_draws, "forfeits": player.forfeits, "moves": player.moves}
-            if tau == min(cfg.temperatures):
-                fav_fens = positions
+    ckpt = str(run_dir / "models" / label / CHECKPOINT)
+    jobs = [("model", f"model-{label}-t{tau:g}", float(tau), cfg.games_at(tau), cfg.seed * 31 + t_index,
+             ladder.to_dict(), ckpt) for t_index, tau in enumerate(cfg.temperatures)]
+    with _bar(progress, len(jobs), f"rate {label}") as bar:
+        rated = _in_workers(world, run_dir, _rate_answerer_job, jobs, workers, lambda i: bar.update(1))
+    for tau, (result, positions) in zip(cfg.temperatures, rated, strict=True):
+        out["by_temperature"][repr(float(tau))] = result
+        if tau == min(cfg.temperatures):
+            fav_fens = positions
     world.save_cache()
     rng = np.random.default_rng([cfg.seed, 0xFA7])
     if len(fav_fens) > cfg.favor_positions:
@@ -424,18 +461,18 @@ def stage_rate_model(world: World, ladder: Ladder, run_dir: Path, label: str, mo
     return out
 
 
-def stage_ideal(world: World, ladder: Ladder, run_dir: Path, label: str, mixture: Mixture, progress: bool) -> dict:
+def stage_ideal(world: World, ladder: Ladder, run_dir: Path, label: str, counts: dict[str, int], progress: bool,
+                workers: int = 1) -> dict:
+    """The ideal learner (the exact mixture of the corpus's players, weighted by ``counts``) at its temperatures."""
     path = run_dir / "ratings" / f"{label}.ideal.json"
     if path.is_file():
         return json.loads(path.read_text())
     cfg = world.cfg
-    opponents = world.ladder_entrants()
-    out = {}
-    with _bar(progress, sum(cfg.games_at(t) for t in cfg.ideal_temperatures), f"ideal {label}") as bar:
-        for t_index, tau in enumerate(cfg.ideal_temperatures):
-            player = IdealPlayer(mixture, tau, name=f"ideal-{label}-t{tau:g}")
-            out[repr(float(tau))] = _rate(player, ladder, opponents, cfg.games_at(tau), cfg.seed * 37 + t_index, cfg,
-                                          bar)
+    jobs = [("ideal", f"ideal-{label}-t{tau:g}", float(tau), cfg.ideal_games_at(tau), cfg.seed * 37 + t_index,
+             ladder.to_dict(), sorted(counts.items())) for t_index, tau in enumerate(cfg.ideal_temperatures)]
+    with _bar(progress, len(jobs), f"ideal {label}") as bar:
+        rated = _in_workers(world, run_dir, _rate_answerer_job, jobs, workers, lambda i: bar.update(1))
+    out = {repr(float(tau)): result for tau, (result, _) in zip(cfg.ideal_temperatures, rated, strict=True)}
     world.save_cache()
     _atomic_json(path, out)
     return out
@@ -461,7 +498,7 @@ def stage_population(world: World, ladder: Ladder, run_dir: Path, progress: bool
     if path.is_file():
         return json.loads(path.read_text())
     cfg = world.cfg
-    probes = probe_specs(cfg.calibration_points, cfg.seed)
+    probes = probe_specs(cfg.calibration_points, cfg.population_draw_seed)
     _say(progress, f"population: {len(probes)} calibration probes, {cfg.calibration_games} games each")
     jobs = [(p.to_dict(), ladder.to_dict(), cfg.calibration_games, cfg.seed * 43 + 11 + 1_000 * k)
             for k, p in enumerate(probes)]
@@ -471,7 +508,7 @@ def stage_population(world: World, ladder: Ladder, run_dir: Path, progress: bool
     weakness = [p.weakness for p in probes]
     curve = fit_curve(weakness, [r["rating"] for r in rated], [r["rd"] for r in rated])
     bands = [b for b in CHESS_BANDS if b.name in cfg.bands]
-    specs = draw_population(bands, cfg.players_per_band, weakness, curve, cfg.seed)
+    specs = draw_population(bands, cfg.players_per_band, weakness, curve, cfg.population_draw_seed)
     out = {"probes": [{**p.to_dict(), **r} for p, r in zip(probes, rated, strict=True)],
            "curve": {"weakness": weakness, "rating": curve},
            "floor": curve[int(np.argmax(weakness))],
@@ -563,16 +600,25 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
             if stop_after == "games":
                 return {}
             results = {}
-            corpora = {}
+            corpora, helds, countss = {}, {}, {}
             mixtures = {}
             for c in cutoffs:
                 label = cutoff_label(c)
                 allowed = {p.name for p in world.players if measured[p.name] <= c + 1e-9}
-                train, held = stage_corpus(cfg, run_dir, games, c, allowed)
-                counts = Counter(train.players.tolist())
+                corpora[label], helds[label] = stage_corpus(cfg, run_dir, games, c, allowed)
+                countss[label] = Counter(corpora[label].players.tolist())
+            # On CPU the cutoffs' models train side by side, one per worker (one torch thread each): a model
+            # this small gains little from a second thread, and a second core would otherwise sit idle.
+            pending = [label for label in corpora if not (run_dir / "models" / label / "training.json").is_file()]
+            if workers > 1 and len(pending) > 1 and pick_device(cfg.device).type == "cpu":
+                t = time.perf_counter()
+                _in_workers(world, run_dir, _train_job, [(str(run_dir), label) for label in pending], workers)
+                timings["train_parallel_s"] = time.perf_counter() - t
+            for c in cutoffs:
+                label = cutoff_label(c)
+                train, held, counts = corpora[label], helds[label], countss[label]
                 members = [p for p in world.players if p.name in counts]
                 mixtures[label] = Mixture.from_counts(members, counts)
-                corpora[label] = train
                 t = time.perf_counter()
                 model, train_info = stage_train(cfg, run_dir, label, train, progress)
                 timings[f"train_{label}_s"] = time.perf_counter() - t
@@ -581,8 +627,9 @@ def run(cfg: ChessConfig, run_dir: Path, *, progress: bool = True,
                 if stop_after == "train":
                     continue
                 t = time.perf_counter()
-                rated = stage_rate_model(world, ladder, run_dir, label, model, mixtures[label], held, progress)
-                ideal = stage_ideal(world, ladder, run_dir, label, mixtures[label], progress)
+                rated = stage_rate_model(world, ladder, run_dir, label, model, mixtures[label], held, progress,
+                                         workers)
+                ideal = stage_ideal(world, ladder, run_dir, label, dict(counts), progress, workers)
                 players_rerated = {p.name: {k: rerated[p.name][k] for k in ("rating", "rd", "games")}
                                    for p in members}
                 best = max(players_rerated, key=lambda name: (players_rerated[name]["rating"], name))

@@ -12,6 +12,11 @@ A simulated player, at each position (docs/design.md §2, chess):
    misjudge different moves;
 3. samples a move from ``softmax((p + b) / temperature)``.
 
+The engine never sees the game's history, so step 1 replaces ``p(m)`` by a draw's value (0.5) for a
+move after which the game can be claimed drawn (:func:`drawing_moves`: threefold repetition, fifty
+moves), as the rules value it: a player who is winning avoids repeating, one who is losing takes the
+draw. In blind positions the player looks only at material won at once (below) and does not see this.
+
 Low temperature and a small blind-spot scale make a strong player; the actual strength
 of a population must be *measured* (by rated games), not read off these parameters. The
 experiment's players are drawn by the population rule in ``chess/population.py``.
@@ -51,6 +56,53 @@ PIECE_PAWNS = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, c
 GREED_PER_PAWN = 0.1
 #: XORed into a player's seed for the misjudgements of its blind positions (a separate stream).
 BLIND_STREAM = 0x5EED_B11D
+#: What a draw is worth, in win-probability units (the engine's scale: 1 win, 0 loss).
+DRAW_VALUE = 0.5
+#: A threefold repetition needs the position twice before, at least 4 plies apart, with no irreversible
+#: move since; a claim by the opponent's reply comes one ply later. Below this halfmove clock no move can
+#: let a draw be claimed (the fifty-move rule needs 98), so the common case costs nothing.
+_MIN_CLOCK_FOR_CLAIM = 6
+
+
+def drawing_moves(board: chess.Board) -> frozenset[str]:
+    """The legal moves after which the game can be claimed drawn, as the game loop claims it.
+
+    ``board.outcome(claim_draw=True)`` after the move: the position then stands for the third time, or the
+    opponent can claim by announcing a move to a third occurrence (threefold repetition), or the fifty-move
+    rule. A chess position is more than its placement: which moves end the game drawn depends on the game's
+    history, which the engine (cleared for every search) never sees. python-chess's own claim test
+    (``can_claim_draw``) decides; it is called only where a claim is possible at all (some position since
+    the last irreversible move has occurred twice, or the fifty-move rule is near), found by counting
+    python-chess's own ``_transposition_key`` -- the key its repetition rules use -- over that stretch.
+    """
+    clock = board.halfmove_clock
+    if clock < _MIN_CLOCK_FOR_CLAIM:
+        return frozenset()
+    counts: dict[object, int] = {board._transposition_key(): 1}
+    popped: list[chess.Move] = []
+    while board.move_stack:
+        move = board.pop()
+        popped.append(move)
+        if board.is_irreversible(move):
+            break
+        k = board._transposition_key()
+        counts[k] = counts.get(k, 0) + 1
+    for move in reversed(popped):
+        board.push(move)
+    # Without a position seen twice, no move makes a third occurrence, now or by the opponent's reply.
+    if max(counts.values()) < 2 and clock < 98:
+        return frozenset()
+    out = set()
+    for move in board.legal_moves:
+        if board.is_irreversible(move):  # a new position: nothing before it can recur, the clock restarts
+            continue
+        board.push(move)
+        try:
+            if board.can_claim_draw():
+                out.add(move.uci())
+        finally:
+            board.pop()
+    return frozenset(out)
 
 
 @runtime_checkable
@@ -271,8 +323,10 @@ class SimulatedPlayer:
         ucis = sorted(winprobs)
         pos = position_key(board)
         scale = self.style.blind_spot_scale
+        draws = drawing_moves(board)
         values = np.array(
-            [winprobs[u] + (scale * hashed_normal(self.seed, pos, u) if scale else 0.0) for u in ucis],
+            [(DRAW_VALUE if u in draws else winprobs[u]) + (scale * hashed_normal(self.seed, pos, u) if scale else 0.0)
+             for u in ucis],
             dtype=np.float64,
         )
         if self.is_blind(board):

@@ -13,6 +13,11 @@
   separately ("exd5 is good when d5 holds an undefended piece"); scoring a move from the
   states of its two squares shares what is learnt about a square across all moves
   that touch it. With few games this learnt; the one-vector head did not (docs/chess.md).
+* **Draws by rule.** A move after which the game can be claimed drawn (threefold repetition,
+  fifty moves; a fact of the game's history, not of the board, ``chess/corpus.py``) gets
+  ``q(h_a) · e_draw / sqrt(d) + b_draw`` added to its logit: one learnt vector and bias, read
+  by the board state at the move's from-square, so the model can learn from the players'
+  games when a draw is taken (a worse position) and when it is avoided (a better one).
 * **Loss.** Only the move is predicted (the board state is input). The loss is the
   cross-entropy over the *legal* moves of the position plus the cross-entropy over the
   whole move vocabulary: both have the players' mixture as their optimum (players only
@@ -46,7 +51,8 @@ from transcend.learner.log import TrainLog
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import CHECKPOINT, load_checkpoint, optimize
 from transcend.chess.corpus import (N_GLOBAL, N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, encode_board,
-                                          legal_tokens, move_squares, token_move)
+                                          legal_tokens, move_squares, move_token, token_move)
+from transcend.chess.players import drawing_moves
 
 #: Full-vocabulary sampling: at most this many new draws after an illegal one, then forfeit.
 MAX_RESAMPLES = 5
@@ -70,6 +76,8 @@ class ChessPolicy(nn.Module):
         self.q = nn.Linear(cfg.n_embd, cfg.n_embd)
         self.k = nn.Linear(cfg.n_embd, cfg.n_embd)
         self.move_bias = nn.Parameter(torch.zeros(N_MOVES))
+        self.draw_key = nn.Parameter(torch.zeros(cfg.n_embd))
+        self.draw_bias = nn.Parameter(torch.zeros(()))
         frm, to = move_squares()
         self.register_buffer("from_sq", torch.from_numpy(frm), persistent=False)
         self.register_buffer("to_sq", torch.from_numpy(to), persistent=False)
@@ -77,8 +85,8 @@ class ChessPolicy(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(B, 66) input ids -> (B, 1968) move logits."""
+    def forward(self, inputs: torch.Tensor, draws: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 66) input ids [+ (B, 1968) bool: the move lets a draw be claimed] -> (B, 1968) move logits."""
         g = self.gpt
         T = inputs.shape[1]
         x = g.wte(inputs)
@@ -86,8 +94,13 @@ class ChessPolicy(nn.Module):
         for block in g.blocks:
             x = block(x, cos, sin)
         h = g.ln_f(x[:, N_GLOBAL:])  # (B, 64, d): the squares
-        pair = self.q(h) @ self.k(h).transpose(1, 2) / math.sqrt(h.shape[-1])  # (B, 64 from, 64 to)
-        return pair[:, self.from_sq, self.to_sq] + self.move_bias
+        q = self.q(h)
+        pair = q @ self.k(h).transpose(1, 2) / math.sqrt(h.shape[-1])  # (B, 64 from, 64 to)
+        logits = pair[:, self.from_sq, self.to_sq] + self.move_bias
+        if draws is not None:
+            draw = (q @ self.draw_key) / math.sqrt(h.shape[-1])  # (B, 64): by from-square
+            logits = logits + draws.to(logits.dtype) * (draw[:, self.from_sq] + self.draw_bias)
+        return logits
 
 
 def policy_model(n_layer: int = 2, n_head: int = 4, n_embd: int = 64, causal: bool = False) -> ChessPolicy:
@@ -97,9 +110,9 @@ def policy_model(n_layer: int = 2, n_head: int = 4, n_embd: int = 64, causal: bo
                                  n_embd=n_embd, causal=causal))
 
 
-def move_logits(model: ChessPolicy, inputs: torch.Tensor) -> torch.Tensor:
-    """(B, 66) input ids -> (B, 1968) logits over the move vocabulary."""
-    return model(inputs)
+def move_logits(model: ChessPolicy, inputs: torch.Tensor, draws: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 66) input ids [+ (B, 1968) draw flags] -> (B, 1968) logits over the move vocabulary."""
+    return model(inputs, draws)
 
 
 def policy_loss(logits: torch.Tensor, targets: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
@@ -119,11 +132,12 @@ class PolicyBatches:
         self.inputs = torch.from_numpy(corpus.inputs.astype(np.int64))
         self.targets = torch.from_numpy(corpus.targets.astype(np.int64) - N_INPUT_TOKENS)
 
-    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, 0x6368, step])
         rows = rng.integers(0, len(self.corpus), size=self.batch_size)
         t = torch.from_numpy(rows)
-        return self.inputs[t], self.targets[t], torch.from_numpy(self.corpus.legal_mask(rows))
+        return (self.inputs[t], self.targets[t], torch.from_numpy(self.corpus.legal_mask(rows)),
+                torch.from_numpy(self.corpus.draw_mask(rows)))
 
 
 def train_policy(model: ChessPolicy, corpus: MoveCorpus, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0,
@@ -136,8 +150,8 @@ def train_policy(model: ChessPolicy, corpus: MoveCorpus, cfg: TrainingConfig, ck
     batches = PolicyBatches(corpus, cfg.batch_size, seed)
 
     def step_loss(step: int) -> tuple[torch.Tensor, int]:
-        x, y, legal = (t.to(device) for t in batches(step))
-        return policy_loss(move_logits(model, x), y, legal), len(y)
+        x, y, legal, draws = (t.to(device) for t in batches(step))
+        return policy_loss(move_logits(model, x, draws), y, legal), len(y)
 
     ckpt_path = Path(ckpt_dir) / CHECKPOINT
     result = optimize(model, cfg, ckpt_path, step_loss, device=device, resume=resume and ckpt_path.is_file(),
@@ -159,13 +173,15 @@ def load_policy(path: Path) -> ChessPolicy:
 
 
 @torch.no_grad()
-def predict_logits(model: ChessPolicy, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Move logits (N, 1968) for an array of encoded positions."""
+def predict_logits(model: ChessPolicy, inputs: np.ndarray, batch_size: int = 512,
+                   draws: np.ndarray | None = None) -> np.ndarray:
+    """Move logits (N, 1968) for an array of encoded positions [and their (N, 1968) draw flags]."""
     model.eval()
     out = []
     for i in range(0, len(inputs), batch_size):
         x = torch.from_numpy(inputs[i:i + batch_size].astype(np.int64))
-        out.append(move_logits(model, x).float().numpy())
+        d = None if draws is None else torch.from_numpy(draws[i:i + batch_size])
+        out.append(move_logits(model, x, d).float().numpy())
     return np.concatenate(out) if out else np.zeros((0, N_MOVES), dtype=np.float32)
 
 
@@ -194,7 +210,10 @@ class PolicyPlayer:
     @torch.no_grad()
     def logits(self, board: chess.Board) -> np.ndarray:
         x = torch.from_numpy(encode_board(board).astype(np.int64))[None]
-        return move_logits(self.model, x)[0].float().numpy().astype(np.float64)
+        draws = torch.zeros((1, N_MOVES), dtype=torch.bool)
+        for uci in drawing_moves(board):
+            draws[0, move_token(board, uci) - N_INPUT_TOKENS] = True
+        return move_logits(self.model, x, draws)[0].float().numpy().astype(np.float64)
 
     def distribution(self, board: chess.Board) -> dict[str, float]:
         """The model's probability of each legal move at ``tau`` (legal masking)."""

@@ -330,3 +330,122 @@ def test_latent_two_hop_with_bpe_names_is_constrained_greedy_decoding(gpt2_dir):
                                                                       & (r2 == q.paths.r2[p_i]))[0])])
     np.testing.assert_array_equal(got, want)
     assert want.sum() == (n + 1) // 2
+
+
+@pytest.mark.parametrize("mode", ["denoising", "generalization"])
+def test_windows_start_at_every_sentence_with_a_bpe_tokenizer(gpt2_dir, tmp_path, mode):
+    """With its own tokenizer a model's windows start where the lab's do (every sentence), and each window led
+    by the separator holds exactly the tokens a query prompt is scored by."""
+    from transcend.config import RunConfig
+    from transcend.learner.train import Batches, window_starts
+    from transcend.pipeline import build_corpus, build_learner, build_panel, build_world, sentence_end_ids
+
+    extra = {"two_hop": {"train": 20, "validation": 5, "phrasing": 2}} if mode == "generalization" else {}
+    cfg = RunConfig.from_dict({"mode": mode, "world": {"preset": "tiny", "entities": 60},
+                               "corpus": {"paragraphs": 40}, "model": {"model": f"hf:{gpt2_dir}"}, **extra})
+    kg = build_world(cfg)
+    panel = build_panel(cfg, kg, tmp_path / "cache")
+    corpus = build_corpus(cfg, kg, panel, tmp_path / "corpus", log=lambda m: None)
+    model, stream, special, scorer = build_learner(cfg, kg, panel, corpus)
+    lab_stream = corpus.tokens()
+    lab, _ = window_starts(lab_stream, 1 << 30, sentence_end_ids(corpus.tokenizer))
+    ours, _ = window_starts(stream, 1 << 30, eos_id=special["eos_id"], sentence_starts=special["sentence_starts"])
+    paragraphs_only, _ = window_starts(stream, 1 << 30, eos_id=special["eos_id"])
+    assert len(ours) == len(lab) > len(paragraphs_only)  # one window per sentence, as for the lab's tokenizer
+    if mode == "denoising":
+        assert len(ours) == len(corpus.writing.sent_head)  # every written sentence starts one
+    tok = scorer.tok
+    batches = Batches(stream, 512, len(ours), 0, eos_id=special["eos_id"], pad_id=special["pad_id"],
+                      sentence_starts=special["sentence_starts"])
+    assert len(batches.starts) == len(ours)  # a window longer than any sentence: no starts but the sentences'
+    x, _ = batches(0)  # the first pass, whole: every sentence start once, led by the separator
+    assert (x[:, 0] == special["eos_id"]).all()
+    checked = 0
+    for row in x.tolist():
+        text = tok.decode(row[1:])
+        sentence = text[:text.index(".") + 1] if "." in text else text
+        # the window's first sentence is a sentence of the lab corpus, tokenized as that sentence alone
+        assert row[1:1 + len(tok(sentence)["input_ids"])] == tok(sentence)["input_ids"]
+        if sentence.startswith("The ") and " is " in sentence and mode == "denoising":
+            prompt = sentence[:sentence.rindex(" is ") + 3]
+            assert row[:len(scorer.prompts([prompt])[0])] == scorer.prompts([prompt])[0]  # the query's prompt
+            checked += 1
+    if mode == "denoising":
+        assert checked == len(ours)
+
+
+class _Writes(torch.nn.Module):
+    """A stand-in model that continues each known prompt with its own script of tokens (then repeats the last)."""
+
+    def __init__(self, scripts: dict[tuple, list[int]], vocab: int):
+        super().__init__()
+        self.scripts, self.vocab = scripts, vocab
+        self.cfg = type("C", (), {"block_size": 1 << 12, "vocab_size": vocab})()
+
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], x.shape[1], self.vocab)
+        for row, ids in enumerate(x.tolist()):
+            prompt = next(p for p in self.scripts if tuple(ids[:len(p)]) == p)
+            script = self.scripts[prompt]
+            logits[row, -1, script[min(len(ids) - len(prompt), len(script) - 1)]] = 1.0
+        return logits
+
+
+def test_chain_of_thought_with_bpe_names_reads_the_bridge_the_answer_and_the_end(gpt2_dir):
+    """Greedy chain of thought with names of several tokens: a model that writes what it was trained on (the
+    corpus's chain-of-thought unit, re-tokenized as the pipeline does, then the next unit's end-of-text) gets
+    bridge and answer right; swapped names, no end (nothing counts), or more after the answer (the bridge
+    counts, the answer not) are scored as the rule says."""
+    from transcend.corpus.phrasing import COT_QUESTION, cot_example
+    from transcend.evaluate import two_hop
+    from transcend.learner.hf import tokenize_texts
+    from transcend.world.two_hop import TwoHopFacts
+
+    tok = transformers.AutoTokenizer.from_pretrained(gpt2_dir)
+    eos = tok.eos_token_id
+    kg = generate_graph(60, seed=1)
+    scorer = ExactScorer(tok, eos, kg)
+    assert not scorer.atomic
+    n, R, names = 8, len(kg.relations), kg.entity_names
+    a, r1, r2 = np.arange(n), np.arange(n) % R, (np.arange(n) * 5 + 1) % R
+    b, c = a + 20, a + 40
+    assert all(len(tok(" " + names[e])["input_ids"]) > 1 for e in np.r_[b, c])  # several tokens a name
+    paths = TwoHopFacts(a=a, r1=r1, b=b, r2=r2, c=c, edge1=np.zeros(n, int), edge2=np.zeros(n, int))
+    q = two_hop.questions_of(paths, R)
+    rel = [r.name for r in kg.relations]
+    rng = np.random.default_rng(0)
+    kinds = ["copy", "swap", "no end", "more"] * (n // 4)
+    scripts, want_answer, want_bridge = {}, np.zeros(len(q)), np.zeros(len(q))
+    for i in range(len(q)):
+        p = int(np.flatnonzero(q.path_question == i)[0])
+        x, y, z = int(q.a[i]), int(q.paths.b[p]), int(q.paths.c[p])
+        unit = cot_example(rel[q.r1[i]], rel[q.r2[i]], names[x], names[y], names[z], 1, rng)
+        stream, _ = tokenize_texts([[unit]], tok, eos)  # the unit as the model trains on it
+        prompt = scorer.prompts([COT_QUESTION.format(r1=rel[q.r1[i]], r2=rel[q.r2[i]], a=names[x])])[0]
+        assert stream[:len(prompt)].tolist() == prompt  # the question is the prompt, token for token
+        trained = stream[len(prompt):].tolist() + [eos]
+        kind = kinds[i]
+        script = {"copy": trained,
+                  "swap": tok(f" {names[z]} ; {names[y]}")["input_ids"] + [eos],
+                  "no end": trained[:-1],
+                  "more": trained[:-1] + tok(".")["input_ids"] + [eos]}[kind]
+        scripts[tuple(prompt)] = script
+        want_answer[i] = float(kind == "copy")
+        want_bridge[i] = float(kind in ("copy", "more"))
+    answer, bridge = scorer.cot(_Writes(scripts, len(tok)), q, torch.device("cpu"))
+    np.testing.assert_array_equal(answer, want_answer)
+    np.testing.assert_array_equal(bridge, want_bridge)
+
+
+def test_cli_generalization_with_chain_of_thought_and_a_bpe_model(gpt2_dir, tmp_path, capsys):
+    out = tmp_path / "g"
+    code, stdout, err = _run(["run", "generalization", "--entities", "80", "--experts", "4", "--two-hop", "30",
+                              "--validation", "8", "--repeat", "2", "--cot", "--paragraphs", "200", "--steps", "8",
+                              "--model", f"hf:{gpt2_dir}", "--quiet", "--json", "--out", str(out)], capsys)
+    assert code == 0, err
+    m = json.loads(stdout)
+    assert m["two_hop_config"]["cot"] is True and m["learner"]["scoring"] == "ExactScorer"
+    for split in ("within", "across"):
+        s = m["two_hop"][split]
+        assert s["questions"] > 0 and 0 <= s["model_accuracy"] <= 1 and 0 <= s["bridge_accuracy"] <= 1
+    assert len(read_log(out / "train_log.jsonl")) == 8

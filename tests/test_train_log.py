@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -69,9 +70,38 @@ def test_gradient_accumulation_sums_the_micro_batches_gradients(tmp_path):
         TrainingConfig(gradient_accumulation=0)
 
 
-def test_tensorboard_events_when_installed(tmp_path, capsys):
-    pytest.importorskip("tensorboard")
+def test_tensorboard_events_hold_the_logged_steps(tmp_path, capsys):
+    pytest.importorskip("tensorboard")  # the test extra installs it: CI runs this
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     out = tmp_path / "run"
     assert main(["run", "denoising", "--experts", "2", *TINY, "--steps", "5", "--out", str(out), "--tensorboard",
                  "--json", "--quiet"]) == 0
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    rows = read_log(out / "train_log.jsonl")
+    for key in ("loss", "lr", "grad_norm"):
+        scalars = events.Scalars(f"train/{key}")
+        assert [e.step for e in scalars] == [r["step"] for r in rows] == list(range(5))
+        assert [e.value for e in scalars] == pytest.approx([r[key] for r in rows], rel=1e-6)  # float32 in events
+
+
+def test_a_chess_model_logs_each_step_beside_its_checkpoint(tmp_path):
+    import chess
+
+    from transcend.chess.config import ChessConfig
+    from transcend.chess.corpus import MoveCorpus, encode_board, legal_tokens, move_token
+    from transcend.chess.pipeline import stage_train
+
+    board = chess.Board()
+    legal = legal_tokens(board)
+    corpus = MoveCorpus(np.stack([encode_board(board)] * 4), np.full(4, move_token(board, "e2e4"), dtype=np.int32),
+                        np.arange(5, dtype=np.int64) * len(legal), np.array(legal * 4, dtype=np.int16),
+                        np.array(["p"] * 4), np.array([board.epd()] * 4), np.zeros(4, dtype=np.int32))
+    cfg = ChessConfig.for_scale("tiny", training=TrainingConfig(steps=8, batch_size=4, lr=1e-2, warmup_steps=1))
+    _, summary = stage_train(cfg, tmp_path, "c1", corpus, progress=False)
+    rows = read_log(tmp_path / "models" / "c1" / "train_log.jsonl")
+    assert [r["step"] for r in rows] == list(range(cfg.training.steps)) == list(range(summary["steps"]))
+    assert np.mean([r["loss"] for r in rows]) == pytest.approx(summary["loss_first100"], rel=1e-9)
+    assert rows[-1]["loss"] < rows[0]["loss"] and all(r["grad_norm"] > 0 for r in rows)

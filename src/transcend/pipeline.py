@@ -234,8 +234,11 @@ def build_learner(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus
     if learner.lab_tokenizer:
         return learner.model, corpus.tokens(), {**special, "boundary_ids": sentence_end_ids(corpus.tokenizer)}, \
             LabScorer(corpus.tokenizer, kg)
-    stream = hf.tokenize_texts(corpus_texts(cfg, kg, panel, corpus), learner.tokenizer, learner.eos_id)
-    return learner.model, stream, special, ExactScorer(learner.tokenizer, learner.eos_id, kg)
+    sentences = hf.sentence_texts(corpus_texts(cfg, kg, panel, corpus), corpus.tokenizer,
+                                  sentence_end_ids(corpus.tokenizer))
+    stream, starts = hf.tokenize_texts(sentences, learner.tokenizer, learner.eos_id)
+    return learner.model, stream, {**special, "sentence_starts": starts}, \
+        ExactScorer(learner.tokenizer, learner.eos_id, kg)
 
 
 def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
@@ -364,7 +367,7 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
 
         model, stream, special, scorer = build_learner(cfg, kg, panel, corpus)
         tc = resolved(cfg.training, stream, model.cfg.block_size, special.get("boundary_ids", ()),
-                      eos_id=special.get("eos_id", EOS_ID))
+                      eos_id=special.get("eos_id", EOS_ID), sentence_starts=special.get("sentence_starts"))
         on = "" if device.type != "cpu" else f" on {training_threads(model, tc)} CPU thread(s)"
         log(f"training: {tc.steps} steps of {tc.batch_size} windows of {tc.window} tokens{on}")
         t = time.perf_counter()

@@ -61,6 +61,7 @@ from transcend.chess import analyses
 from transcend.chess.ideal import IdealPlayer, Mixture
 from transcend.chess.rating import Ladder, fit_elo, play_pair, rate_player, round_robin_pairs
 from transcend.chess.policy import PolicyPlayer, load_policy, policy_model, train_policy
+from transcend.learner.log import LOG, TrainLog
 from transcend.learner.train import CHECKPOINT, cpu_threads, pick_device
 from transcend.chess.corpus import MoveCorpus, build_corpus
 from transcend.chess.engine import Engine, SearchLimit
@@ -409,7 +410,7 @@ def stage_train(cfg: ChessConfig, run_dir: Path, label: str, corpus: MoveCorpus,
     model = policy_model(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.causal)
     t0 = time.perf_counter()
     info = train_policy(model, corpus, cfg.training, ckpt_dir, seed=cfg.seed, resume=True,
-                        device=pick_device(cfg.device), progress=progress)
+                        device=pick_device(cfg.device), progress=progress, log=TrainLog(ckpt_dir / LOG))
     model.to("cpu").eval()
     summary = {"steps": info["steps"], "seconds": time.perf_counter() - t0, "examples": len(corpus),
                "examples_per_s": info["examples_per_s"], "params": model.num_params(),

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 
 from transcend.config import TrainingConfig
 from transcend.errors import TranscendError
+from transcend.learner.log import TrainLog
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import CHECKPOINT, load_checkpoint, optimize
 from transcend.chess.corpus import (N_GLOBAL, N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, encode_board,
@@ -141,8 +142,9 @@ class PolicyBatches:
 
 def train_policy(model: ChessPolicy, corpus: MoveCorpus, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0,
                  resume: bool = False, device: torch.device | None = None, progress: bool = True,
-                 stop_after: int | None = None) -> dict:
-    """Train in place; returns {'losses', 'steps', 'examples_per_s'}. ``stop_after`` ends early (tests)."""
+                 stop_after: int | None = None, log: TrainLog | None = None) -> dict:
+    """Train in place; returns {'losses', 'steps', 'examples_per_s'}. ``stop_after`` ends early (tests);
+    ``log`` gets one row per step (``learner/log.py``)."""
     device = device or torch.device("cpu")
     model.to(device)
     batches = PolicyBatches(corpus, cfg.batch_size, seed)
@@ -153,7 +155,7 @@ def train_policy(model: ChessPolicy, corpus: MoveCorpus, cfg: TrainingConfig, ck
 
     ckpt_path = Path(ckpt_dir) / CHECKPOINT
     result = optimize(model, cfg, ckpt_path, step_loss, device=device, resume=resume and ckpt_path.is_file(),
-                      progress=progress, stop_after=stop_after)
+                      progress=progress, stop_after=stop_after, log=log)
     model.eval()
     return {"losses": result["losses"], "steps": result["steps"], "examples_per_s": result["items_per_s"]}
 

@@ -212,11 +212,39 @@ def _no_dropout(config):
     return config
 
 
-def tokenize_texts(texts: list[str], tok, eos_id: int) -> np.ndarray:
-    """The corpus re-tokenized: ``eos`` + the tokens of each unit (paragraph), concatenated."""
-    ids = tok(texts, add_special_tokens=False)["input_ids"]
-    parts = [np.r_[eos_id, np.asarray(i, dtype=np.int64)] for i in ids]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+def sentence_texts(texts: list[str], lab_tok, end_ids: tuple[int, ...]) -> list[list[str]]:
+    """Each unit's sentences, by the lab's own rule: a sentence ends at a token of ``end_ids`` ("."),
+    read by the lab's tokenizer ``lab_tok`` (which keeps every entity name whole, dots and all), so another
+    tokenizer's corpus has exactly the lab corpus's sentence starts. The space between sentences is dropped."""
+    out = []
+    for text, enc in zip(texts, lab_tok.encode_batch(texts, add_special_tokens=False)):
+        cuts = [enc.offsets[i + 1][0] for i, t in enumerate(enc.ids[:-1]) if t in end_ids]
+        out.append([text[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(text)])])
+    return out
+
+
+def tokenize_texts(units: list[list[str]], tok, eos_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """The corpus re-tokenized: ``eos`` + the tokens of each unit (its sentences), concatenated, and the
+    positions where a sentence other than a unit's first starts (``train``'s ``sentence_starts``).
+
+    Each sentence is tokenized on its own, as a query prompt is ("The {relation} of {head} is", no space
+    before it): a window led by ``eos`` at any sentence then holds exactly the tokens that a prompt and its
+    answer are scored by (``evaluate/exact.py``), whatever the tokenizer (byte-level BPE would give a
+    sentence after a space another first token, " The"), and every sentence start is a token boundary."""
+    ids = iter(tok([s for unit in units for s in unit], add_special_tokens=False)["input_ids"]
+               if any(units) else ())
+    parts, starts, at = [], [], 0
+    for unit in units:
+        parts.append(np.array([eos_id], dtype=np.int64))
+        at += 1
+        for k in range(len(unit)):
+            piece = np.asarray(next(ids), dtype=np.int64)
+            if k:
+                starts.append(at)
+            parts.append(piece)
+            at += len(piece)
+    stream = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return stream, np.asarray(starts, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------- export

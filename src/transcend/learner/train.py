@@ -90,17 +90,20 @@ def lr_at(step: int, cfg: TrainingConfig) -> float:
 
 
 def window_starts(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, ...] = (), *,
-                  eos_id: int = EOS_ID) -> tuple[np.ndarray, np.ndarray]:
+                  eos_id: int = EOS_ID, sentence_starts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Where training windows start: (sentence starts, other starts).
 
     A sentence start is the first token of a paragraph (after ``eos_id``) or of a sentence (after a token
-    in ``boundary_ids``, a sentence's end); the other starts lie every ``block_size // 2`` tokens inside any
+    in ``boundary_ids``, a sentence's end, or at a position in ``sentence_starts``, where another tokenizer's
+    corpus records them: ``hf.tokenize_texts``); the other starts lie every ``block_size // 2`` tokens inside any
     stretch between sentence starts longer than a window, so each token is inside the window of its own
     sentence or inside one with at least half a window of context before it."""
     stream = np.asarray(stream)
     after = np.r_[True, stream[:-1] == eos_id]
     if boundary_ids:
         after[1:] |= np.isin(stream[:-1], boundary_ids)
+    if sentence_starts is not None:
+        after[np.asarray(sentence_starts, dtype=np.int64)] = True
     sentence = np.flatnonzero(after & (stream != eos_id))
     if len(sentence) == 0:
         return sentence, sentence
@@ -112,7 +115,7 @@ def window_starts(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, 
 
 
 def sentence_window(stream: np.ndarray, block_size: int, boundary_ids: tuple[int, ...] = (), *,
-                    eos_id: int = EOS_ID) -> int:
+                    eos_id: int = EOS_ID, sentence_starts: np.ndarray | None = None) -> int:
     """The training window a corpus needs: the smallest power of two that holds its longest sentence (or
     paragraph, without sentence ends) after one leading separator, at most ``block_size``.
 
@@ -122,7 +125,7 @@ def sentence_window(stream: np.ndarray, block_size: int, boundary_ids: tuple[int
     on the default world instead of 16) trains a third faster and fits the default world slightly better,
     but at 100 experts and c = 0.2 it reached 0.59 of the ideal learner where 16 reached 0.78: there the
     second sight of each fact, in the previous sentence's window, is what the model needs most."""
-    sentence, _ = window_starts(stream, 1 << 30, boundary_ids, eos_id=eos_id)
+    sentence, _ = window_starts(stream, 1 << 30, boundary_ids, eos_id=eos_id, sentence_starts=sentence_starts)
     if len(sentence) == 0:
         return block_size
     longest = int(np.diff(np.r_[sentence, len(stream)]).max())
@@ -130,13 +133,14 @@ def sentence_window(stream: np.ndarray, block_size: int, boundary_ids: tuple[int
 
 
 def resolved(cfg: TrainingConfig, stream: np.ndarray, block_size: int, boundary_ids: tuple[int, ...] = (), *,
-             eos_id: int = EOS_ID) -> TrainingConfig:
+             eos_id: int = EOS_ID, sentence_starts: np.ndarray | None = None) -> TrainingConfig:
     """``cfg`` with what it leaves to the corpus filled in: the window (``sentence_window``) and the steps
     (``cfg.passes`` passes over the windows, at ``batch_size * gradient_accumulation`` windows a step)."""
-    window = cfg.window or sentence_window(stream, block_size, boundary_ids, eos_id=eos_id)
+    window = cfg.window or sentence_window(stream, block_size, boundary_ids, eos_id=eos_id,
+                                           sentence_starts=sentence_starts)
     steps = cfg.steps
     if not steps:
-        sentence, other = window_starts(stream, window, boundary_ids, eos_id=eos_id)
+        sentence, other = window_starts(stream, window, boundary_ids, eos_id=eos_id, sentence_starts=sentence_starts)
         steps = max(1, math.ceil(cfg.passes * (len(sentence) + len(other))
                                  / (cfg.batch_size * cfg.gradient_accumulation)))
     return replace(cfg, window=window, steps=steps)
@@ -156,11 +160,13 @@ class Batches:
     ``eos_id``/``pad_id``: the paragraph separator and the padding of another tokenizer (a Hugging Face model's)."""
 
     def __init__(self, stream: np.ndarray, block_size: int, batch_size: int, seed: int, *,
-                 eos_id: int = EOS_ID, pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = ()):
+                 eos_id: int = EOS_ID, pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = (),
+                 sentence_starts: np.ndarray | None = None):
         # One separator before the stream, so that a start at position 0 has a token to lead with.
         self.stream = np.r_[eos_id, stream, np.full(block_size, pad_id)].astype(np.int64)
         self.num_tokens = len(stream)
-        sentence, other = window_starts(np.asarray(stream), block_size, boundary_ids, eos_id=eos_id)
+        sentence, other = window_starts(np.asarray(stream), block_size, boundary_ids, eos_id=eos_id,
+                                        sentence_starts=sentence_starts)
         if len(sentence) == 0:
             raise TranscendError("the corpus holds no paragraphs to train on.")
         self.starts = np.r_[sentence, other]
@@ -324,21 +330,22 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
 def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0, resume: bool = False,
           device: torch.device | None = None, progress: bool = True,
           stop_after: int | None = None, log: TrainLog | None = None, eos_id: int = EOS_ID,
-          pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = ()) -> dict:
+          pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = (), sentence_starts: np.ndarray | None = None) -> dict:
     """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps'}.
 
-    ``boundary_ids``: tokens that end a sentence (windows also start after them).
+    ``boundary_ids``: tokens that end a sentence (windows also start after them); ``sentence_starts``:
+    positions where a sentence starts, for a tokenizer whose sentence ends are not tokens of their own.
     ``stop_after`` ends the loop early (after checkpointing), to test resumption. ``model`` is the lab's
     GPT or any module with a ``cfg`` dataclass (``vocab_size``, ``block_size``) that maps ids to logits.
     """
     device = device or torch.device("cpu")
     model.to(device)
-    cfg = resolved(cfg, stream, model.cfg.block_size, boundary_ids, eos_id=eos_id)
+    cfg = resolved(cfg, stream, model.cfg.block_size, boundary_ids, eos_id=eos_id, sentence_starts=sentence_starts)
     if cfg.window > model.cfg.block_size:
         raise TranscendError(f"training.window ({cfg.window}) exceeds model.block_size ({model.cfg.block_size}); "
                              "lower the window or raise the block size.")
     batches = Batches(stream, cfg.window, cfg.batch_size, seed, eos_id=eos_id, pad_id=pad_id,
-                      boundary_ids=boundary_ids)
+                      boundary_ids=boundary_ids, sentence_starts=sentence_starts)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
 
     def step_loss(step: int) -> tuple[torch.Tensor, int]:

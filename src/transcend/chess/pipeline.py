@@ -198,11 +198,6 @@ def _rate_player_job(job: tuple[dict, dict, int, int]) -> tuple[dict, dict]:
     return _rate_simulated(world, Ladder.from_dict(ladder_dict), player, n_games, seed), _new_scores(world, _KNOWN)
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-
 def _rate_answerer_job(job: tuple[str, str, float, int, int, dict, object]) -> tuple[tuple[dict, list[str]], dict]:
     """One (model or ideal learner, temperature) rated against the ladder; the model also returns its positions."""
     world = _WORKER
@@ -223,7 +218,8 @@ def _rate_answerer_job(job: tuple[str, str, float, int, int, dict, object]) -> t
         counts = dict(source)  # type: ignore[call-overload]
         player = IdealPlayer(Mixture.from_counts([p for p in world.players if p.name in counts], counts), tau,
                              name=name)
-    result = _rate(player, Ladder.from_dict(ladder_dict), world.ladder_entrants(), n_games, seed, cfg, _NoBar())
+    with _bar(False, n_games, name) as bar:  # a worker shows no bar; the parent counts finished jobs
+        result = _rate(player, Ladder.from_dict(ladder_dict), world.ladder_entrants(), n_games, seed, cfg, bar)
     if kind == "model":
         result.update(illegal_draws=player.illegal_draws, forfeits=player.forfeits, moves=player.moves)
     return (result, positions), _new_scores(world, _KNOWN)

@@ -358,11 +358,13 @@ def test_pipeline_caches_stages_and_resumes(tmp_path, stockfish_path, capsys):
         assert 0 <= mp["illegal_mass_full_vocab"] <= 1 and mp["kl_mixture_model"] > -1e-9
         v = metrics["transcends"][label]
         ideal, best = e["ideal"]["0.01"]["rating"], e["best_player_rating"]
-        if ideal != best:
+        gain_se = np.hypot(e["ideal"]["0.01"]["rd"], e["best_player_rd"])
+        if ideal - best > 1.96 * gain_se:
             assert v["gain_recovered"] == pytest.approx((v["model_low"] - best) / (ideal - best))
+            assert v["gain_recovered_ci95"][0] < v["gain_recovered_ci95"][1]
         else:
-            assert v["gain_recovered"] is None
-        assert v["gain_recovered_ci95"][0] < v["gain_recovered_ci95"][1]
+            assert v["gain_recovered"] is None and v["gain_recovered_ci95"] is None
+            assert v["gain_recovered_note"].startswith("undefined")
     assert first["best_player_target"] == next(p["target"] for p in population["players"]
                                                if p["name"] == first["best_player"])
     assert set(ent["visited_by_cutoff"]) == set(metrics["cutoffs"]) and set(ent["visited_by_band"]) == set(cfg.bands)
@@ -547,6 +549,11 @@ def test_verdict_uses_the_fixed_low_temperature_not_the_best_one():
     assert v["low_temperature"] == 0.001 and v["model_low"] == 1300.0 and v["model_tau1"] == 900.0
     assert v["model_low_lower_bound"] == 1220.0 and v["best_player_upper_bound"] == 1180.0
     assert v["transcends_low_tau"] and not v["transcends_tau1"]
+    # an ideal learner no better than the best player leaves the fraction undefined, not a wild ratio
+    tied = dict(entry, ideal={"0.001": r(1150.0)})
+    u = transcendence_verdict(tied, 0.001)
+    assert u["gain_recovered"] is None and u["gain_recovered_ci95"] is None
+    assert "not above 1.96 standard errors" in u["gain_recovered_note"]
     # τ = 0.3 clears the bar but is not the temperature the verdict was fixed to
     entry["by_temperature"]["0.001"] = r(1250.0)
     v = transcendence_verdict(entry, 0.001)

@@ -174,6 +174,8 @@ def format_summary(m: dict) -> str:
             lo, hi = v["gain_recovered_ci95"]
             lines.append(f"  model's share of the ideal learner's gain over the best player: {v['gain_recovered']:+.2f} "
                          f"(95% interval [{lo:+.2f}, {hi:+.2f}])")
+        elif v.get("gain_recovered_note"):
+            lines.append(f"  model's share of the ideal learner's gain over the best player: {v['gain_recovered_note']}")
     ent = m["entropy"]
     lines.append(f"action entropy over {ent['common_states']} common states: " + ", ".join(
         f"{k}: {v['normalised_entropy']:.3f}" for k, v in ent["by_cutoff"].items()))

@@ -762,6 +762,11 @@ def transcendence_verdict(entry: dict, low_tau: float, seed: int = 0) -> dict:
     ``gain_recovered``: the model's rating gain over the best player as a fraction of the
     ideal learner's at the same temperature, (model − best) / (ideal − best), with a 95%
     interval from the three ratings' Glicko-2 posteriors (normal, independent; seeded draws).
+    A ratio's interval is bounded only if its denominator is told apart from zero (Fieller),
+    so the fraction is given only where the ideal learner's gain exceeds 1.96 standard errors
+    of the difference of the two ratings; elsewhere it is None and ``gain_recovered_note``
+    says why (a gain of 0 ± noise would put the point estimate anywhere, even outside its
+    own "interval").
     """
     best_hi = entry["best_player_rating"] + 2 * entry["best_player_rd"]
     low, one = entry["by_temperature"].get(repr(float(low_tau))), entry["by_temperature"].get("1.0")
@@ -777,11 +782,17 @@ def transcendence_verdict(entry: dict, low_tau: float, seed: int = 0) -> dict:
         "rating_above_best_player_low_tau": bool(low and low["rating"] > entry["best_player_rating"]),
         "ideal_low": ideal["rating"] if ideal else None,
         "ideal_transcends_low_tau": bool(ideal and ideal["rating"] - 2 * ideal["rd"] > best_hi),
-        "gain_recovered": None, "gain_recovered_ci95": None,
+        "gain_recovered": None, "gain_recovered_ci95": None, "gain_recovered_note": None,
     }
     if low and ideal:
         best, best_rd = entry["best_player_rating"], entry["best_player_rd"]
-        out["gain_recovered"] = (low["rating"] - best) / (ideal["rating"] - best) if ideal["rating"] != best else None
+        gain_se = float(np.hypot(ideal["rd"], best_rd))
+        if ideal["rating"] - best <= 1.96 * gain_se:
+            out["gain_recovered_note"] = (
+                f"undefined: the ideal learner's gain over the best player, {ideal['rating'] - best:+.0f}, "
+                f"is not above 1.96 standard errors ({1.96 * gain_se:.0f})")
+            return out
+        out["gain_recovered"] = (low["rating"] - best) / (ideal["rating"] - best)
         rng = np.random.default_rng([seed, 0x6A1])
         m = rng.normal(low["rating"], low["rd"], 20_000)
         b = rng.normal(best, best_rd, 20_000)

@@ -149,7 +149,7 @@ def _population(pop: dict | None) -> str:
 
 def _gain(v: dict) -> str:
     if v.get("gain_recovered") is None:
-        return "–"
+        return _e(v.get("gain_recovered_note") or "–")
     lo, hi = v["gain_recovered_ci95"]
     return f"{v['gain_recovered']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 

@@ -222,15 +222,14 @@ def _writer_units(panel, num_paragraphs: int):
     Returns, for the beliefs that can answer a query (sorted by query, then group): their query, a
     writer-unit index (one per (query, group)), the unit's P and pi, q_b, and the tail.
     """
-    from transcend.experts.writing import paragraph_groups
+    from transcend.experts.writing import nonempty_chance, paragraph_groups
 
     kg, n = panel.kg, panel.num_experts
     first = paragraph_groups(panel)
     glen = np.diff(np.r_[first, len(panel.heads)])
     group = np.repeat(np.arange(len(first)), glen)
     wp = np.asarray(panel.write_prob, np.float64)
-    nonempty = 1 - np.exp(np.add.reduceat(np.log1p(-np.minimum(wp, 1 - 1e-12)), first))
-    nonempty[np.add.reduceat(wp >= 1, first) > 0] = 1.0
+    nonempty = nonempty_chance(panel, first)
     g_expert = panel.expert[first].astype(np.int64)
     total = np.bincount(g_expert, weights=nonempty, minlength=n)
     pi = np.divide(nonempty, total[g_expert], out=np.zeros(len(first)), where=total[g_expert] > 0)
@@ -285,8 +284,7 @@ def plurality_accuracy(panel, num_paragraphs: int, temperatures: list[float], se
     uq = bq[ufirst]
     ustart = np.searchsorted(uq, np.arange(nq + 1))
     tkey = bq.astype(np.int64) * E + btail
-    tnew = np.r_[True, np.diff(np.sort(tkey)) != 0]
-    tkeys = np.sort(tkey)[tnew]
+    tkeys = np.unique(tkey)
     tslot_global = np.searchsorted(tkeys, tkey)
     tq = tkeys // E
     tstart = np.searchsorted(tq, np.arange(nq + 1))

@@ -54,6 +54,15 @@ def paragraph_groups(panel: ExpertPanel) -> np.ndarray:
     return np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
 
 
+def nonempty_chance(panel: ExpertPanel, first: np.ndarray) -> np.ndarray:
+    """Per group of beliefs (starting at ``first``, from ``paragraph_groups``): the chance that a paragraph
+    about it is not empty, 1 - prod(1 - write_prob), exactly 1 where a belief is always written."""
+    wp = np.asarray(panel.write_prob, np.float64)
+    nonempty = 1 - np.exp(np.add.reduceat(np.log1p(-np.minimum(wp, 1 - 1e-12)), first))
+    nonempty[np.add.reduceat(wp >= 1, first) > 0] = 1.0
+    return nonempty
+
+
 def sentences_per_paragraph(panel: ExpertPanel, expert_weights: np.ndarray | None = None) -> float:
     """The expected sentences of a paragraph of ``write_paragraphs`` (experts weighted as there).
 
@@ -63,8 +72,7 @@ def sentences_per_paragraph(panel: ExpertPanel, expert_weights: np.ndarray | Non
     first = paragraph_groups(panel)
     wp = np.asarray(panel.write_prob, np.float64)
     written = np.add.reduceat(wp, first)
-    nonempty = 1 - np.exp(np.add.reduceat(np.log1p(-np.minimum(wp, 1 - 1e-12)), first))
-    nonempty[np.add.reduceat(wp >= 1, first) > 0] = 1.0
+    nonempty = nonempty_chance(panel, first)
     e, n = panel.expert[first], panel.num_experts
     s_e, p_e = np.bincount(e, written, n), np.bincount(e, nonempty, n)
     weights = np.ones(n) if expert_weights is None else np.asarray(expert_weights, np.float64)

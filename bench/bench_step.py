@@ -1,0 +1,92 @@
+"""Benchmark: where one training step of the demo's shape spends its time, on one torch thread.
+
+Times each phase of the recipe's step (zeroing, forward, backward, clipping, AdamW, Muon) over
+``--steps`` steps, and the forward pass's floating-point rate against a plain matrix product of the
+output head's shape measured in the same run: a ratio near 1 says the step is bound by arithmetic, not
+by per-operation overhead, so only fewer FLOPs (a smaller model, fewer tokens) make it faster.
+
+    python bench/bench_step.py [--steps 100] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    from transcend.config import TrainingConfig
+    from transcend.learner.model import GPT, GPTConfig
+    from transcend.learner.train import make_optimizers
+
+    load_before = open("/proc/loadavg").read().strip()
+    torch.manual_seed(0)
+    # The default world's model and batch: 2 x 128, 64 windows of 16 tokens.
+    gcfg, rows, cols = GPTConfig(vocab_size=1058, block_size=64, n_layer=2, n_head=4, n_embd=128), 64, 16
+    model = GPT(gcfg)
+    tcfg = TrainingConfig(steps=1000)
+    opts = make_optimizers(model, tcfg, torch.device("cpu"))
+    x = torch.randint(0, gcfg.vocab_size, (rows, cols), generator=torch.Generator().manual_seed(0))
+    phases = dict.fromkeys(("zero", "forward", "backward", "clip", "adamw", "muon"), 0.0)
+
+    def steps(n: int, record: bool) -> None:
+        for _ in range(n):
+            t = [time.perf_counter()]
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            t.append(time.perf_counter())
+            loss = F.cross_entropy(model(x).flatten(0, 1), x.flatten())
+            t.append(time.perf_counter())
+            loss.backward()
+            t.append(time.perf_counter())
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+            t.append(time.perf_counter())
+            opts[0].step()
+            t.append(time.perf_counter())
+            opts[1].step()
+            t.append(time.perf_counter())
+            if record:
+                for k, a, b in zip(phases, t, t[1:]):
+                    phases[k] += b - a
+
+    steps(5, False)
+    steps(args.steps, True)
+    step_s = sum(phases.values()) / args.steps
+    # Forward multiply-adds per token: the blocks' 12 d^2 per layer plus the head's d * vocab.
+    d, tokens = gcfg.n_embd, rows * cols
+    fwd_flops = 2 * tokens * (12 * d * d * gcfg.n_layer + d * gcfg.vocab_size)
+    a, w = torch.randn(tokens, d), torch.randn(d, gcfg.vocab_size)
+    for _ in range(5):
+        a @ w
+    t = time.perf_counter()
+    for _ in range(args.steps):
+        a @ w
+    matmul_rate = 2 * tokens * d * gcfg.vocab_size * args.steps / (time.perf_counter() - t)
+    forward_rate = fwd_flops * args.steps / phases["forward"]
+    out = {"steps": args.steps, "step_ms": 1e3 * step_s,
+           "share": {k: v / sum(phases.values()) for k, v in phases.items()},
+           "forward_gflops": forward_rate / 1e9, "matmul_gflops": matmul_rate / 1e9,
+           "forward_vs_matmul": forward_rate / matmul_rate,
+           "loadavg_before": load_before, "loadavg_after": open("/proc/loadavg").read().strip()}
+    if args.json:
+        print(json.dumps(out))
+        return out
+    print(f"demo shape, one thread, {args.steps} steps: {out['step_ms']:.1f} ms a step; load before: {load_before}")
+    print("  share of the step: " + ", ".join(f"{k} {v:.1%}" for k, v in out["share"].items()))
+    print(f"  forward {out['forward_gflops']:.1f} GFLOP/s against a plain head-shaped matmul's "
+          f"{out['matmul_gflops']:.1f}: {out['forward_vs_matmul']:.2f}x")
+    print(f"  load after: {out['loadavg_after']}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ import torch
 
 from transcend.corpus.tokenizer import ENTITY_OFFSET
 from transcend.evaluate.experts_eval import expert_accuracy
-from transcend.evaluate.ideal import ideal_accuracy, writes_per_query
+from transcend.evaluate.ideal import ideal_accuracy, writes_per_answer, writes_per_query
 from transcend.evaluate.model_eval import accuracy_by_temperature
 from transcend.evaluate.stats import gap_bootstrap_ci
 from transcend.experts.panel import ExpertPanel
@@ -37,6 +37,7 @@ def test_ideal_learner_plurality_ties_and_share(toy):
     assert acc[1.0] == pytest.approx([2 / 3, 0.5])
     assert acc[0.5] == pytest.approx([4 / 5, 0.5])  # counts squared: 4 / (4 + 1)
     assert writes_per_query(w, toy).tolist() == [3, 2]
+    assert writes_per_answer(w, toy) == pytest.approx(5 / 4)  # (0,1) twice; (0,4), (2,3), (2,4) once
 
 
 def test_ideal_learner_guesses_unwritten_queries_from_the_relation(toy):

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -99,6 +101,45 @@ def test_muon_trains_the_hidden_matrices_and_adamw_the_rest():
     assert in_adamw | in_muon == {id(p) for p in m.parameters()} and not in_adamw & in_muon
     only, = make_optimizers(m, TrainingConfig(optimizer="adamw"), torch.device("cpu"))
     assert sum(len(g["params"]) for g in only.param_groups) == len(list(m.parameters()))
+
+
+def test_the_labs_muon_is_torchs_update_with_the_iteration_in_float32():
+    # The lab's Muon runs Newton-Schulz in float32 on CPU; torch's in bfloat16. Over three steps on the same
+    # weights and gradients the two differ by bfloat16's rounding only, and the state is torch's.
+    from transcend.learner.train import Muon
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(48, 16), (16, 48), (16, 16)]
+    w0 = [torch.randn(s, generator=gen) for s in shapes]
+    grads = [[torch.randn(s, generator=gen) for s in shapes] for _ in range(3)]
+    ours, theirs = [w.clone().requires_grad_() for w in w0], [w.clone().requires_grad_() for w in w0]
+    kw = dict(lr=0.02, weight_decay=0.1, momentum=0.95, adjust_lr_fn="match_rms_adamw")
+    a, b = Muon(ours, **kw), torch.optim.Muon(theirs, **kw)
+    for step in grads:
+        for params, opt in ((ours, a), (theirs, b)):
+            for p, g in zip(params, step):
+                p.grad = g.clone()
+            opt.step()
+    for p, q, w in zip(ours, theirs, w0):
+        moved, differ = (q - w).norm(), (p - q).norm()
+        assert moved > 0.1 and differ < 0.02 * moved, (moved, differ)
+    assert a.state_dict()["state"][0].keys() == b.state_dict()["state"][0].keys() == {"momentum_buffer"}
+    with pytest.raises(ValueError, match="match_rms_adamw"):
+        Muon(ours, lr=0.02)
+
+
+def test_spread_data_gets_passes_enough_to_see_each_answer_its_exposures():
+    from transcend.learner.train import passes_for, resolved
+    cfg = TrainingConfig()  # 3.5 passes at least, 20 exposures of each distinct answer
+    assert passes_for(cfg, 10.0) == 3.5  # answers repeated: the passes' floor
+    assert passes_for(cfg, 2.5) == pytest.approx(8.0)  # a write or two per answer: more passes
+    assert passes_for(TrainingConfig(exposures=0), 2.5) == 3.5 and passes_for(cfg, None) == 3.5
+    stream = np.tile([5, 6, 7, 3], 64)  # 64 sentences ended by token 3
+    one = resolved(cfg, stream, 16, (3,), writes_per_answer=10.0)
+    spread = resolved(cfg, stream, 16, (3,), writes_per_answer=2.5)
+    assert (one.steps, spread.steps) == (math.ceil(3.5 * 64 / 64), math.ceil(8.0 * 64 / 64))
+    assert resolved(TrainingConfig(steps=7), stream, 16, (3,), writes_per_answer=2.5).steps == 7
+    with pytest.raises(TranscendError, match="training.exposures"):
+        TrainingConfig(exposures=-1)
 
 
 def test_training_learns_a_copy_task(tmp_path):

@@ -239,9 +239,12 @@ class ModelConfig:
 class TrainingConfig:
     # Optimizer steps (0 = derived from the corpus: training.passes passes over its training windows).
     steps: int = 0
-    # Passes over the corpus's training windows when training.steps is 0 (each pass starts one window at
-    # every sentence, so every write is seen this many times in a query prompt's context).
+    # Passes over the corpus's training windows when training.steps is 0, at least (each pass starts one
+    # window at every sentence, so every write is seen this many times in a query prompt's context).
     passes: float = 3.5
+    # When training.steps is 0, also passes enough that each distinct (query, answer) the corpus writes is
+    # seen this many times on average (0 = passes only): spread data, many answers a few writes each, trains longer.
+    exposures: float = 20.0
     # Windows per step.
     batch_size: int = 64
     # Tokens per training window (0 = derived from the corpus: the smallest power of two that holds its
@@ -274,6 +277,7 @@ class TrainingConfig:
             _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
         _check(self.steps >= 0, f"training.steps must be 0 (derived from the corpus) or positive, got {self.steps}.")
         _check(self.passes > 0, f"training.passes must be positive, got {self.passes}.")
+        _check(self.exposures >= 0, f"training.exposures must be 0 (passes only) or positive, got {self.exposures}.")
         _check(self.threads >= 0, f"training.threads must be 0 (derived) or a positive count, got {self.threads}.")
         _check(self.optimizer in ("muon", "adamw"),
                f"training.optimizer must be 'muon' or 'adamw', got {self.optimizer!r}.")

@@ -29,7 +29,7 @@ from transcend.corpus.tokenizer import EOS_ID, build_tokenizer
 from transcend.errors import TranscendError, strict_json
 from transcend.runlock import locked
 from transcend.evaluate.experts_eval import best_expert, expert_accuracy, stacked
-from transcend.evaluate.ideal import ideal_accuracy, writes_per_query
+from transcend.evaluate.ideal import ideal_accuracy, writes_per_answer, writes_per_query
 from transcend.evaluate.exact import ExactScorer, LabScorer
 from transcend.evaluate.selection import selection_metrics
 from transcend.evaluate.stats import gap_bootstrap_ci
@@ -45,7 +45,7 @@ from transcend.experts.writing import sentences_per_paragraph, write_paragraphs
 from transcend.learner.log import LOG as TRAIN_LOG, TrainLog
 from transcend.learner import hf
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import CHECKPOINT, pick_device, resolved, train, training_threads
+from transcend.learner.train import CHECKPOINT, passes_for, pick_device, resolved, train, training_threads
 from transcend.theory import (denoising_wrong_rate, majority_vote_accuracy, plurality_accuracy,
                               selection_vote_accuracy)
 from transcend.world.kg import KnowledgeGraph, generate_graph
@@ -366,10 +366,14 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
             f"{corpus.manifest['num_queries']} queries")
 
         model, stream, special, scorer = build_learner(cfg, kg, panel, corpus)
+        repeats = writes_per_answer(corpus.writing, kg)
         tc = resolved(cfg.training, stream, model.cfg.block_size, special.get("boundary_ids", ()),
-                      eos_id=special.get("eos_id", EOS_ID), sentence_starts=special.get("sentence_starts"))
+                      eos_id=special.get("eos_id", EOS_ID), sentence_starts=special.get("sentence_starts"),
+                      writes_per_answer=repeats)
         on = "" if device.type != "cpu" else f" on {training_threads(model, tc)} CPU thread(s)"
-        log(f"training: {tc.steps} steps of {tc.batch_size} windows of {tc.window} tokens{on}")
+        passes = "" if cfg.training.steps else (f" ({passes_for(cfg.training, repeats):.2f} passes; "
+                                                 f"{repeats:.2f} writes per distinct answer)")
+        log(f"training: {tc.steps} steps of {tc.batch_size} windows of {tc.window} tokens{on}{passes}")
         t = time.perf_counter()
         result = train(model, stream, tc, out / "checkpoints", seed=cfg.seed,
                        resume=(out / "checkpoints" / CHECKPOINT).is_file(), device=device, progress=progress,

@@ -34,6 +34,13 @@ def writes_per_query(writing: Writing, kg: KnowledgeGraph) -> np.ndarray:
     return np.bincount(q, weights=count, minlength=len(kg.queries[0])).astype(np.int64)
 
 
+def writes_per_answer(writing: Writing, kg: KnowledgeGraph) -> float:
+    """Sentences per distinct (query, answer) written, on average: how often the corpus repeats each thing
+    it says about a query (low where a query's writes spread over many answers)."""
+    _, _, count = answer_counts(writing, kg)
+    return float(count.mean()) if len(count) else 0.0
+
+
 def weighted_unique(keys: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Distinct keys and their total weight (their count without weights); zero weights dropped."""
     if weights is None:

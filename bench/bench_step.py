@@ -3,7 +3,10 @@
 Times each phase of the recipe's step (zeroing, forward, backward, clipping, AdamW, Muon) over
 ``--steps`` steps, and the forward pass's floating-point rate against a plain matrix product of the
 output head's shape measured in the same run: a ratio near 1 says the step is bound by arithmetic, not
-by per-operation overhead, so only fewer FLOPs (a smaller model, fewer tokens) make it faster.
+by per-operation overhead, so only fewer FLOPs (a smaller model, fewer tokens) make it faster. Also
+times torch's own ``torch.optim.Muon`` (its Newton-Schulz iteration in bfloat16) on the same matrices
+and gradients, against the lab's (float32 on CPU): on a CPU without bfloat16 arithmetic torch's is
+many times slower.
 
     python bench/bench_step.py [--steps 100] [--json]
 """
@@ -71,11 +74,23 @@ def main(argv: list[str] | None = None) -> dict:
     for _ in range(args.steps):
         a @ w
     matmul_rate = 2 * tokens * d * gcfg.vocab_size * args.steps / (time.perf_counter() - t)
+    # torch's Muon on copies of the same matrices, with the last step's gradients.
+    copies = [p.detach().clone().requires_grad_() for p in model.hidden_matrices()]
+    for c, p in zip(copies, model.hidden_matrices()):
+        c.grad = p.grad.clone()
+    theirs = torch.optim.Muon(copies, lr=tcfg.muon_lr, momentum=0.95, adjust_lr_fn="match_rms_adamw")
+    theirs.step()
+    t = time.perf_counter()
+    for _ in range(args.steps):
+        theirs.step()
+    torch_muon_s = (time.perf_counter() - t) / args.steps
     forward_rate = fwd_flops * args.steps / phases["forward"]
     out = {"steps": args.steps, "step_ms": 1e3 * step_s,
            "share": {k: v / sum(phases.values()) for k, v in phases.items()},
            "forward_gflops": forward_rate / 1e9, "matmul_gflops": matmul_rate / 1e9,
            "forward_vs_matmul": forward_rate / matmul_rate,
+           "muon_ms": 1e3 * phases["muon"] / args.steps, "torch_muon_ms": 1e3 * torch_muon_s,
+           "torch_muon_vs_lab": torch_muon_s / (phases["muon"] / args.steps),
            "loadavg_before": load_before, "loadavg_after": open("/proc/loadavg").read().strip()}
     if args.json:
         print(json.dumps(out))
@@ -84,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
     print("  share of the step: " + ", ".join(f"{k} {v:.1%}" for k, v in out["share"].items()))
     print(f"  forward {out['forward_gflops']:.1f} GFLOP/s against a plain head-shaped matmul's "
           f"{out['matmul_gflops']:.1f}: {out['forward_vs_matmul']:.2f}x")
+    print(f"  Muon: the lab's (float32) {out['muon_ms']:.1f} ms a step, torch's (bfloat16) "
+          f"{out['torch_muon_ms']:.1f} ms: {out['torch_muon_vs_lab']:.1f}x the lab's")
     print(f"  load after: {out['loadavg_after']}")
     return out
 

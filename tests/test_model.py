@@ -129,15 +129,15 @@ def test_the_labs_muon_is_torchs_update_with_the_iteration_in_float32():
 
 def test_spread_data_gets_passes_enough_to_see_each_answer_its_exposures():
     from transcend.learner.train import passes_for, resolved
-    cfg = TrainingConfig()  # 3.5 passes at least, 20 exposures of each distinct answer
+    cfg = TrainingConfig()  # 3.5 passes at least, 16 exposures of each distinct answer
     assert passes_for(cfg, 10.0) == 3.5  # answers repeated: the passes' floor
-    assert passes_for(cfg, 2.5) == pytest.approx(8.0)  # a write or two per answer: more passes
-    assert passes_for(TrainingConfig(exposures=0), 2.5) == 3.5 and passes_for(cfg, None) == 3.5
+    assert passes_for(cfg, 2.0) == pytest.approx(8.0)  # a write or two per answer: more passes
+    assert passes_for(TrainingConfig(exposures=0), 2.0) == 3.5 and passes_for(cfg, None) == 3.5
     stream = np.tile([5, 6, 7, 3], 64)  # 64 sentences ended by token 3
     one = resolved(cfg, stream, 16, (3,), writes_per_answer=10.0)
-    spread = resolved(cfg, stream, 16, (3,), writes_per_answer=2.5)
+    spread = resolved(cfg, stream, 16, (3,), writes_per_answer=2.0)
     assert (one.steps, spread.steps) == (math.ceil(3.5 * 64 / 64), math.ceil(8.0 * 64 / 64))
-    assert resolved(TrainingConfig(steps=7), stream, 16, (3,), writes_per_answer=2.5).steps == 7
+    assert resolved(TrainingConfig(steps=7), stream, 16, (3,), writes_per_answer=2.0).steps == 7
     with pytest.raises(TranscendError, match="training.exposures"):
         TrainingConfig(exposures=-1)
 

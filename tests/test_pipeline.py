@@ -34,6 +34,11 @@ def test_run_json_has_the_promised_fields(tmp_path, capsys):
     assert len(m["expert_accuracies"]) == 3
     assert all(0.35 <= a <= 0.7 for a in m["expert_accuracies"])
     assert m["gap_ci95"][0] <= m["transcendence_gap"] <= m["gap_ci95"][1]
+    # Written and unwritten queries split every query, and their accuracies average to the whole's.
+    parts = m["by_written"].values()
+    assert sum(p["share"] for p in parts) == pytest.approx(1.0)
+    for key, whole in (("model", m["model_accuracy"]["0"]), ("ideal_learner", m["ideal_learner_accuracy"])):
+        assert sum(p["share"] * (p[key] or 0.0) for p in parts) == pytest.approx(whole)
     for name in ("config.toml", "metrics.json", "accuracy_vs_temperature.png", "corpus/manifest.json",
                  "checkpoints/latest.pt"):
         assert (out / name).is_file(), name

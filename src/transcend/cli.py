@@ -148,6 +148,18 @@ def format_generalization_table(m: dict) -> str:
     return "\n".join(lines)
 
 
+def _unwritten_line(m: dict) -> list[str]:
+    """Where the corpus leaves queries unanswered, the model's and the ideal learner's greedy accuracy on
+    the written and the unwritten ones (the ideal learner guesses those from the relation's tails)."""
+    w, u = (m.get("by_written") or {}).get("written"), (m.get("by_written") or {}).get("unwritten")
+    if not u or not u["share"]:
+        return []
+    return [f"{'greedy, written queries':28}{w['model']:9.3f} model, {w['ideal_learner']:.3f} ideal "
+            f"({w['share']:.0%} of queries)",
+            f"{'greedy, unwritten queries':28}{u['model']:9.3f} model, {u['ideal_learner']:.3f} ideal "
+            f"(its guess from the relation's tails)"]
+
+
 def format_table(m: dict) -> str:
     if m["mode"] == "generalization":
         return format_generalization_table(m)
@@ -167,6 +179,7 @@ def format_table(m: dict) -> str:
              f"{'experts, mean (best τ each)':28}{m['expert_mean_accuracy']:9.3f}",
              f"{'theory (plurality of writes)':28}" + "".join(f"{m['theory_by_temperature'][t]:9.3f}" for t in taus),
              f"{'model / ideal (greedy)':28}{m['model_fraction_of_ideal']:9.3f}",
+             *_unwritten_line(m),
              f"transcendence gap (model greedy − best expert): {m['transcendence_gap']:+.3f}  "
              f"95% CI [{m['gap_ci95'][0]:+.3f}, {m['gap_ci95'][1]:+.3f}]",
              f"run folder: {m['run_dir']}  (plot: accuracy_vs_temperature.png, .pdf, .svg)"]

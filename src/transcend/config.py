@@ -244,7 +244,7 @@ class TrainingConfig:
     passes: float = 3.5
     # When training.steps is 0, also passes enough that each distinct (query, answer) the corpus writes is
     # seen this many times on average (0 = passes only): spread data, many answers a few writes each, trains longer.
-    exposures: float = 20.0
+    exposures: float = 16.0
     # Windows per step.
     batch_size: int = 64
     # Tokens per training window (0 = derived from the corpus: the smallest power of two that holds its

@@ -480,6 +480,11 @@ def evaluate(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus: Cor
         "transcendence_gap": gap,
         "gap_ci95": [lo, hi],
         "mean_writes_per_query": float(writes.mean()),
+        # Where the corpus answers a query the ideal learner counts its writes; where it never does, it
+        # falls back to the relation's tails: the model's fit of the data, and its guess beyond it.
+        "by_written": {name: {"share": float(m.mean()), "model": float(model_q[0.0][m].mean()) if m.any() else None,
+                              "ideal_learner": float(ideal_q[0.0][m].mean()) if m.any() else None}
+                       for name, m in (("written", writes > 0), ("unwritten", writes == 0))},
         "corpus": {k: corpus.manifest[k] for k in ("num_tokens", "num_paragraphs", "num_sentences", "num_queries")},
     }
     if cfg.mode == "selection":

@@ -139,8 +139,9 @@ def passes_for(cfg: TrainingConfig, writes_per_answer: float | None) -> float:
 
     What a pass teaches a query is its writes; a query whose writes spread over many answers, a write or two
     each (a hundred experts' disagreeing errors), has its counts seen too few times to tell its plurality
-    at the passes a corpus of repeated answers needs. The default 20 exposures is what the default world's
-    3.5 passes give (5.7 writes per answer): measured there at 0.97 of the ideal learner."""
+    at the passes a corpus of repeated answers needs. The default 16 exposures is what the default world's
+    3.5 passes give (4.8 writes per answer: 16.9), rounded down so that world keeps its 3.5 passes (measured
+    there at 0.97 of the ideal learner); a hundred experts at c = 0.2 (1.95 writes per answer) get 8.2."""
     if not cfg.exposures or not writes_per_answer:
         return cfg.passes
     return max(cfg.passes, cfg.exposures / writes_per_answer)

@@ -277,6 +277,52 @@ def test_killed_sweep_reruns_only_the_missing_runs(tmp_path):
     assert rows[0][0] == 3
 
 
+def _workers_of(pid: int) -> list[int]:
+    """The pool workers among a process's children (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmd:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
+def test_pool_workers_end_when_their_sweep_is_killed(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Runs far longer than the wait below, so that a worker left alone would still be training.
+    script = _SWEEP.replace("progress=False)", "progress=False, workers=2)").replace("steps=400", "steps=100000")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], env=env, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, []
+    try:
+        log = tmp_path / "killme" / LOG
+        while time.time() < deadline and proc.poll() is None and not (
+                log.is_file() and len(_log_lines(tmp_path / "killme", "start")) >= 2):
+            time.sleep(0.05)
+        workers = _workers_of(proc.pid)
+    finally:
+        proc.kill()  # the parent only: SIGKILL leaves it no way to stop its pool
+        proc.wait()
+    assert len(workers) == 2, "both workers must be training when the sweep is killed"
+    def running(pid: int) -> bool:  # an exited worker may linger as a zombie until its new parent reaps it
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.time() + 30
+    while time.time() < deadline and any(running(w) for w in workers):
+        time.sleep(0.1)
+    alive = [w for w in workers if running(w)]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive, "pool workers outlived their sweep"
+
+
 @pytest.mark.ray
 def test_ray_runner_on_a_local_ray(tmp_path):
     ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")

@@ -208,11 +208,27 @@ def _reuse(source: Path, out: Path) -> None:
 # --- executing many tasks -------------------------------------------------------------------------------------
 
 def _one_thread_per_worker(workers: int) -> None:
-    """W workers divide the cores: ``cpu_threads(W)`` torch threads each (the parent is left alone)."""
+    """W workers divide the cores: ``cpu_threads(W)`` torch threads each (the parent is left alone). Each
+    worker also ends when the sweep that started it does (``_exit_with_parent``)."""
+    import threading
+
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     import torch
 
     from transcend.learner.train import cpu_threads
     torch.set_num_threads(cpu_threads(workers))
+
+
+def _exit_with_parent() -> None:
+    """Exit this pool worker once its parent is gone. A sweep killed by a signal it cannot clean up after
+    (``kill``, SIGKILL) would otherwise leave its workers training their runs to the end, beside whatever
+    runs next; a run left half done resumes from its checkpoint, as after any kill."""
+    import multiprocessing.connection
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])  # ready once the parent has exited
+        os._exit(1)
 
 
 def _map_local(fn: Callable, calls: list[tuple], workers: int) -> Iterable[tuple[int, Any, BaseException | None]]:

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from transcend.config import RunConfig
 from transcend.evaluate.experts_eval import expert_accuracy
-from transcend.learner.train import EOS_ID, resolved
-from transcend.pipeline import build_corpus, build_learner, build_panel, build_world, corpus_paragraphs
+from transcend.pipeline import (build_corpus, build_learner, build_panel, build_world, corpus_paragraphs,
+                                resolved_training)
 from transcend.theory import plurality_accuracy
 
 REFERENCE_STEPS = 20
@@ -54,8 +54,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = build_corpus(cfg, kg, panel, Path(tmp) / "corpus", log=lambda msg: None)
         model, stream, special, _ = build_learner(cfg, kg, panel, corpus)
-        tc = resolved(cfg.training, stream, model.cfg.block_size, special.get("boundary_ids", ()),
-                      eos_id=special.get("eos_id", EOS_ID))
+        tc, _ = resolved_training(cfg, kg, corpus, model, stream, special)
         ref = reference_seconds(model, tc.batch_size * tc.gradient_accumulation, tc.window,
                                 corpus.manifest["vocab_size"])
     train_s = ref * tc.steps / REFERENCE_STEPS

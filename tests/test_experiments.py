@@ -308,6 +308,7 @@ def test_pool_workers_end_when_their_sweep_is_killed(tmp_path):
         proc.kill()  # the parent only: SIGKILL leaves it no way to stop its pool
         proc.wait()
     assert len(workers) == 2, "both workers must be training when the sweep is killed"
+
     def running(pid: int) -> bool:  # an exited worker may linger as a zombie until its new parent reaps it
         try:
             return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"

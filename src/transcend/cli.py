@@ -151,7 +151,8 @@ def format_generalization_table(m: dict) -> str:
 def _unwritten_line(m: dict) -> list[str]:
     """Where the corpus leaves queries unanswered, the model's and the ideal learner's greedy accuracy on
     the written and the unwritten ones (the ideal learner guesses those from the relation's tails)."""
-    w, u = (m.get("by_written") or {}).get("written"), (m.get("by_written") or {}).get("unwritten")
+    split = m.get("by_written") or {}
+    w, u = split.get("written"), split.get("unwritten")
     if not u or not u["share"]:
         return []
     return [f"{'greedy, written queries':28}{w['model']:9.3f} model, {w['ideal_learner']:.3f} ideal "

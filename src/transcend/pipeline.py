@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from transcend import __version__
-from transcend.config import RunConfig, identity_hash
+from transcend.config import RunConfig, TrainingConfig, identity_hash
 from transcend.corpus.render import render_text, render_tokens, vocabulary_words
 from transcend.corpus.store import Corpus, load_corpus, write_corpus
 from transcend.corpus.tokenizer import EOS_ID, build_tokenizer
@@ -241,6 +241,17 @@ def build_learner(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, corpus
         ExactScorer(learner.tokenizer, learner.eos_id, kg)
 
 
+def resolved_training(cfg: RunConfig, kg: KnowledgeGraph, corpus: Corpus, model, stream: np.ndarray,
+                      special: dict) -> tuple[TrainingConfig, float]:
+    """The training config with window and steps derived from this corpus (``learner.train.resolved``),
+    and the corpus's writes per distinct answer that the derived passes follow."""
+    repeats = writes_per_answer(corpus.writing, kg)
+    tc = resolved(cfg.training, stream, model.cfg.block_size, special.get("boundary_ids", ()),
+                  eos_id=special.get("eos_id", EOS_ID), sentence_starts=special.get("sentence_starts"),
+                  writes_per_answer=repeats)
+    return tc, repeats
+
+
 def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
     """Check ``out`` against the config; returns cached metrics if this run already finished.
 
@@ -366,10 +377,7 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
             f"{corpus.manifest['num_queries']} queries")
 
         model, stream, special, scorer = build_learner(cfg, kg, panel, corpus)
-        repeats = writes_per_answer(corpus.writing, kg)
-        tc = resolved(cfg.training, stream, model.cfg.block_size, special.get("boundary_ids", ()),
-                      eos_id=special.get("eos_id", EOS_ID), sentence_starts=special.get("sentence_starts"),
-                      writes_per_answer=repeats)
+        tc, repeats = resolved_training(cfg, kg, corpus, model, stream, special)
         on = "" if device.type != "cpu" else f" on {training_threads(model, tc)} CPU thread(s)"
         passes = "" if cfg.training.steps else (f" ({passes_for(cfg.training, repeats):.2f} passes; "
                                                  f"{repeats:.2f} writes per distinct answer)")

@@ -127,7 +127,7 @@ def test_the_labs_muon_is_torchs_update_with_the_iteration_in_float32():
         Muon(ours, lr=0.02)
 
 
-def test_spread_data_gets_passes_enough_to_see_each_answer_its_exposures():
+def test_spread_data_gets_passes_enough_to_see_each_answer_its_exposures(tmp_path):
     from transcend.learner.train import passes_for, resolved
     cfg = TrainingConfig()  # 3.5 passes at least, 16 exposures of each distinct answer
     assert passes_for(cfg, 10.0) == 3.5  # answers repeated: the passes' floor
@@ -138,6 +138,12 @@ def test_spread_data_gets_passes_enough_to_see_each_answer_its_exposures():
     spread = resolved(cfg, stream, 16, (3,), writes_per_answer=2.0)
     assert (one.steps, spread.steps) == (math.ceil(3.5 * 64 / 64), math.ceil(8.0 * 64 / 64))
     assert resolved(TrainingConfig(steps=7), stream, 16, (3,), writes_per_answer=2.0).steps == 7
+    # train() called through the API derives the same steps from the writes it is given.
+    m = GPT(GPTConfig(vocab_size=8, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    tiny = TrainingConfig(batch_size=64, warmup_steps=1, checkpoint_every=1000)
+    ran = [train(m, stream, tiny, tmp_path / str(w), boundary_ids=(3,), writes_per_answer=w, progress=False)["steps"]
+           for w in (10.0, 2.0, None)]
+    assert ran == [4, 8, 4]
     with pytest.raises(TranscendError, match="training.exposures"):
         TrainingConfig(exposures=-1)
 

@@ -396,17 +396,23 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
 def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0, resume: bool = False,
           device: torch.device | None = None, progress: bool = True,
           stop_after: int | None = None, log: TrainLog | None = None, eos_id: int = EOS_ID,
-          pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = (), sentence_starts: np.ndarray | None = None) -> dict:
+          pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = (), sentence_starts: np.ndarray | None = None,
+          writes_per_answer: float | None = None) -> dict:
     """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps'}.
 
     ``boundary_ids``: tokens that end a sentence (windows also start after them); ``sentence_starts``:
     positions where a sentence starts, for a tokenizer whose sentence ends are not tokens of their own.
     ``stop_after`` ends the loop early (after checkpointing), to test resumption. ``model`` is the lab's
     GPT or any module with a ``cfg`` dataclass (``vocab_size``, ``block_size``) that maps ids to logits.
+    ``writes_per_answer``: the corpus's writes per distinct written (query, answer)
+    (``evaluate.ideal.writes_per_answer``); where ``cfg.steps`` is 0 the derived steps follow it
+    (``passes_for``), and without it they are ``cfg.passes`` passes (``pipeline.resolved_training``
+    derives both from a corpus).
     """
     device = device or torch.device("cpu")
     model.to(device)
-    cfg = resolved(cfg, stream, model.cfg.block_size, boundary_ids, eos_id=eos_id, sentence_starts=sentence_starts)
+    cfg = resolved(cfg, stream, model.cfg.block_size, boundary_ids, eos_id=eos_id, sentence_starts=sentence_starts,
+                   writes_per_answer=writes_per_answer)
     if cfg.window > model.cfg.block_size:
         raise TranscendError(f"training.window ({cfg.window}) exceeds model.block_size ({model.cfg.block_size}); "
                              "lower the window or raise the block size.")

@@ -23,11 +23,13 @@ import time
 import torch
 import torch.nn.functional as F
 
+from demo_shape import demo_shape
 from transcend.config import RunConfig
-from transcend.learner.model import GPT, GPTConfig
+from transcend.learner.model import GPT
 from transcend.learner.train import Muon, hidden_matrices, make_optimizers
 
-VOCAB, ROWS, COLS = 1058, 64, 16  # the demo: its vocabulary, 64 windows of 16 tokens a step
+GCFG, ROWS, COLS = demo_shape()  # the demo: its model, 64 windows of 16 tokens a step
+VOCAB = GCFG.vocab_size
 
 
 def grads_of(model: GPT, x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torch.Tensor, ...]:
@@ -38,8 +40,7 @@ def grads_of(model: GPT, x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torc
 def run(mode: str, steps: int, batches: torch.Tensor) -> tuple[float, torch.Tensor]:
     cfg = RunConfig()
     torch.manual_seed(0)
-    m = GPT(GPTConfig(vocab_size=VOCAB, block_size=cfg.model.block_size, n_layer=cfg.model.n_layer,
-                      n_head=cfg.model.n_head, n_embd=cfg.model.n_embd))
+    m = GPT(GCFG)
     optims, params = make_optimizers(m, cfg.training, torch.device("cpu")), list(m.parameters())
     split: list[Muon] = []
     if mode == "threads+muon":

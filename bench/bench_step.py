@@ -28,13 +28,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     from transcend.config import TrainingConfig
-    from transcend.learner.model import GPT, GPTConfig
+    from demo_shape import demo_shape
+    from transcend.learner.model import GPT
     from transcend.learner.train import make_optimizers
 
     load_before = open("/proc/loadavg").read().strip()
     torch.manual_seed(0)
-    # The default world's model and batch: 2 x 128, 64 windows of 16 tokens.
-    gcfg, rows, cols = GPTConfig(vocab_size=1058, block_size=64, n_layer=2, n_head=4, n_embd=128), 64, 16
+    gcfg, rows, cols = demo_shape()  # the default world's model and batch: 2 x 128, 64 windows of 16 tokens
     model = GPT(gcfg)
     tcfg = TrainingConfig(steps=1000)
     opts = make_optimizers(model, tcfg, torch.device("cpu"))

@@ -24,14 +24,15 @@ WORKER = r"""
 import sys, time
 import torch, torch.nn.functional as F
 from transcend.config import TrainingConfig
+from demo_shape import VOCAB, demo_shape
 from transcend.learner.model import GPT, GPTConfig
 from transcend.learner.train import make_optimizers, training_threads
 shape = sys.argv[3]
 torch.manual_seed(0)
 if shape == "demo":  # the default world's model and batch: 2 x 128, 64 windows of 16 tokens
-    gcfg, rows, cols = GPTConfig(vocab_size=1058, block_size=64, n_layer=2, n_head=4, n_embd=128), 64, 16
+    gcfg, rows, cols = demo_shape()
 else:  # a model above SMALL_MODEL_PARAMETERS: 6 x 512 (~19 M parameters), 16 windows of 64 tokens
-    gcfg, rows, cols = GPTConfig(vocab_size=1058, block_size=64, n_layer=6, n_head=8, n_embd=512), 16, 64
+    gcfg, rows, cols = GPTConfig(vocab_size=VOCAB, block_size=64, n_layer=6, n_head=8, n_embd=512), 16, 64
 m = GPT(gcfg)
 tcfg = TrainingConfig(steps=1000)
 threads = int(sys.argv[1]) or training_threads(m, tcfg)
@@ -67,6 +68,8 @@ def _seconds(threads: int, steps: int, policy: str | None, timeout: float, shape
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)
     env.pop("OMP_WAIT_POLICY", None)
+    here = os.path.dirname(os.path.abspath(__file__))  # the worker imports demo_shape from here
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (here, env.get("PYTHONPATH"))))
     if policy:
         env["OMP_WAIT_POLICY"] = policy
     # Importing transcend first would set the passive policy; the worker imports torch first, so the

@@ -2,9 +2,10 @@
 
 Runs ``transcend run generalization --two-hop 1500 --cot`` (other flags pass
 through) in a subprocess and prints its wall time and stage timings, and the
-ratio against a reference measured in the same run: 100 training steps of the
-default model on random tokens (``bench_demo``'s reference), so that a slow or
-busy machine shows up in the reference too.
+ratio against a reference measured in the same run: 100 of the demo's training
+steps on random tokens (``demo_shape.demo_step_seconds``: the default model, batch
+and optimizers, one torch thread), so that a slow or busy machine shows up in the
+reference too.
 
     python bench/bench_generalization.py [--two-hop 1500] [--out DIR] [--json] [any other flag, e.g. --phrasing 4]
 """
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_demo import reference_seconds  # noqa: E402
+from demo_shape import demo_step_seconds  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", help="keep the run folder here (default: a temporary folder)")
     ap.add_argument("--json", action="store_true")
     args, extra = ap.parse_known_args(argv)
-    ref = reference_seconds()
+    ref = 100 * demo_step_seconds()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "generalization"
         cmd = [sys.executable, "-m", "transcend.cli", "run", "generalization", "--two-hop", args.two_hop,

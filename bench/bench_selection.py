@@ -3,8 +3,8 @@
 Runs ``transcend run selection --experts 100 --coverage 0.1 --alpha 1.0`` (the
 issue's setting; other values by flag) in a subprocess and prints its wall time
 and stage timings, and the ratio against a reference measured in the same run:
-100 training steps of the default model on random tokens (``bench_demo``'s
-reference), so that a slow or busy machine shows up in the reference too.
+100 of the demo's training steps on random tokens (``demo_shape.demo_step_seconds``),
+so that a slow or busy machine shows up in the reference too.
 The clustering cache is not used unless ``--out`` points beside an earlier run.
 
     python bench/bench_selection.py [--experts 100] [--coverage 0.1] [--alpha 1.0] [--out DIR] [--json]
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_demo import reference_seconds  # noqa: E402
+from demo_shape import demo_step_seconds  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", help="keep the run folder here (default: a temporary folder)")
     ap.add_argument("--json", action="store_true")
     args, extra = ap.parse_known_args(argv)
-    ref = reference_seconds()
+    ref = 100 * demo_step_seconds()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "selection"
         cmd = [sys.executable, "-m", "transcend.cli", "run", "selection", "--experts", str(args.experts),

@@ -19,3 +19,42 @@ def demo_shape() -> tuple[GPTConfig, int, int]:
     m = cfg.model
     return (GPTConfig(vocab_size=VOCAB, block_size=m.block_size, n_layer=m.n_layer, n_head=m.n_head,
                       n_embd=m.n_embd), cfg.training.batch_size, WINDOW)
+
+
+def demo_step_seconds(steps: int = 100) -> float:
+    """Seconds a step of the demo's training step on one torch thread (random tokens; model, batch,
+    optimizers and clipping as the demo trains), after five warm-up steps: the machine's speed at the
+    demo's workload, measured in the run that times the demo."""
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    from transcend.config import TrainingConfig
+    from transcend.learner.model import GPT
+    from transcend.learner.train import make_optimizers
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        gcfg, rows, cols = demo_shape()
+        model, tcfg = GPT(gcfg), TrainingConfig(steps=1000)
+        opts = make_optimizers(model, tcfg, torch.device("cpu"))
+        x = torch.randint(0, gcfg.vocab_size, (rows, cols), generator=torch.Generator().manual_seed(0))
+
+        def run(n: int) -> None:
+            for _ in range(n):
+                for o in opts:
+                    o.zero_grad(set_to_none=True)
+                F.cross_entropy(model(x).flatten(0, 1), x.flatten()).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+                for o in opts:
+                    o.step()
+
+        run(5)
+        t = time.perf_counter()
+        run(steps)
+        return (time.perf_counter() - t) / steps
+    finally:
+        torch.set_num_threads(threads)

@@ -105,8 +105,15 @@ def _chooser(spec: str, engine, seed: int):
     except (ValueError, IndexError):
         raise TranscendError(f"player '{spec}' is malformed: use random, stockfish:SKILL:NODES, "
                              "model:CHECKPOINT:TAU or player:WEAKNESS:SEED.") from None
-    raise TranscendError(f"unknown player '{spec}': use random, stockfish:SKILL:NODES, model:CHECKPOINT:TAU "
-                         "or player:WEAKNESS:SEED (a simulated player, weakness in [0, 1]).")
+    raise _unknown_player(spec)
+
+
+PLAYER_KINDS = ("random", "stockfish", "model", "player")  # what `chess play --white/--black` accepts
+
+
+def _unknown_player(spec: str) -> TranscendError:
+    return TranscendError(f"unknown player '{spec}': use random, stockfish:SKILL:NODES, model:CHECKPOINT:TAU "
+                          "or player:WEAKNESS:SEED (a simulated player, weakness in [0, 1]).")
 
 
 def play(args: argparse.Namespace) -> int:
@@ -131,6 +138,9 @@ def play(args: argparse.Namespace) -> int:
                                  "give one where the side to move has a legal move.")
     else:
         opening = draw_opening(np.random.default_rng([args.seed, 1]))
+    for spec in (args.white, args.black):  # named before the engine is needed, so a typo is not an engine error
+        if spec.split(":")[0] not in PLAYER_KINDS:
+            raise _unknown_player(spec)
     with open_engine(args.engine) as engine:
         white, black = _chooser(args.white, engine, args.seed), _chooser(args.black, engine, args.seed + 1)
         if white.name == black.name:

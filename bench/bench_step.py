@@ -27,18 +27,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    from transcend.config import TrainingConfig
-    from demo_shape import demo_shape
-    from transcend.learner.model import GPT
-    from transcend.learner.train import make_optimizers
+    from demo_shape import demo_step_setup
 
     load_before = open("/proc/loadavg").read().strip()
-    torch.manual_seed(0)
-    gcfg, rows, cols = demo_shape()  # the default world's model and batch: 2 x 128, 64 windows of 16 tokens
-    model = GPT(gcfg)
-    tcfg = TrainingConfig(steps=1000)
-    opts = make_optimizers(model, tcfg, torch.device("cpu"))
-    x = torch.randint(0, gcfg.vocab_size, (rows, cols), generator=torch.Generator().manual_seed(0))
+    # The default world's model and batch: 2 x 128, 64 windows of 16 tokens.
+    model, opts, tcfg, x = demo_step_setup()
+    gcfg, (rows, cols) = model.cfg, x.shape
     phases = dict.fromkeys(("zero", "forward", "backward", "clip", "adamw", "muon"), 0.0)
 
     def steps(n: int, record: bool) -> None:

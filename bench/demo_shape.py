@@ -1,5 +1,6 @@
-"""The demo's training step shape, shared by the step benchmarks (bench_step, bench_threads,
-bench_data_parallel): the default config's model and batch, and the default world's vocabulary.
+"""The demo's training step, shared by the benchmarks that time it or take it as their reference
+(bench_step, bench_threads, bench_data_parallel, bench_demo, bench_selection, bench_generalization):
+the default config's model and batch, and the default world's vocabulary.
 
 The vocabulary (1,058 tokens) is what the default world's tokenizer measures (`transcend demo`'s
 corpus); the window (16 tokens) is what the default corpus derives (`training.window = 0`). Both are
@@ -21,6 +22,23 @@ def demo_shape() -> tuple[GPTConfig, int, int]:
                       n_embd=m.n_embd), cfg.training.batch_size, WINDOW)
 
 
+def demo_step_setup():
+    """(model, optimizers, training config, batch) of the demo's step on random tokens, seeded: the
+    model and optimizers as the demo trains them (Muon for hidden matrices, AdamW for the rest)."""
+    import torch
+
+    from transcend.config import TrainingConfig
+    from transcend.learner.model import GPT
+    from transcend.learner.train import make_optimizers
+
+    torch.manual_seed(0)
+    gcfg, rows, cols = demo_shape()
+    model, tcfg = GPT(gcfg), TrainingConfig(steps=1000)
+    opts = make_optimizers(model, tcfg, torch.device("cpu"))
+    x = torch.randint(0, gcfg.vocab_size, (rows, cols), generator=torch.Generator().manual_seed(0))
+    return model, opts, tcfg, x
+
+
 def demo_step_seconds(steps: int = 100) -> float:
     """Seconds a step of the demo's training step on one torch thread (random tokens; model, batch,
     optimizers and clipping as the demo trains), after five warm-up steps: the machine's speed at the
@@ -30,18 +48,10 @@ def demo_step_seconds(steps: int = 100) -> float:
     import torch
     import torch.nn.functional as F
 
-    from transcend.config import TrainingConfig
-    from transcend.learner.model import GPT
-    from transcend.learner.train import make_optimizers
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        torch.manual_seed(0)
-        gcfg, rows, cols = demo_shape()
-        model, tcfg = GPT(gcfg), TrainingConfig(steps=1000)
-        opts = make_optimizers(model, tcfg, torch.device("cpu"))
-        x = torch.randint(0, gcfg.vocab_size, (rows, cols), generator=torch.Generator().manual_seed(0))
+        model, opts, tcfg, x = demo_step_setup()
 
         def run(n: int) -> None:
             for _ in range(n):

@@ -105,15 +105,18 @@ def _chooser(spec: str, engine, seed: int):
     except (ValueError, IndexError):
         raise TranscendError(f"player '{spec}' is malformed: use random, stockfish:SKILL:NODES, "
                              "model:CHECKPOINT:TAU or player:WEAKNESS:SEED.") from None
-    raise _unknown_player(spec)
+    raise AssertionError(f"player kind of '{spec}' is in PLAYER_KINDS but has no branch in _chooser")
 
 
 PLAYER_KINDS = ("random", "stockfish", "model", "player")  # what `chess play --white/--black` accepts
 
 
-def _unknown_player(spec: str) -> TranscendError:
-    return TranscendError(f"unknown player '{spec}': use random, stockfish:SKILL:NODES, model:CHECKPOINT:TAU "
-                          "or player:WEAKNESS:SEED (a simulated player, weakness in [0, 1]).")
+def _check_player(spec: str) -> None:
+    """An unknown player kind is bad input, named before the engine is opened (so that a typo is not
+    reported as a missing engine)."""
+    if spec.split(":")[0] not in PLAYER_KINDS:
+        raise TranscendError(f"unknown player '{spec}': use random, stockfish:SKILL:NODES, model:CHECKPOINT:TAU "
+                             "or player:WEAKNESS:SEED (a simulated player, weakness in [0, 1]).")
 
 
 def play(args: argparse.Namespace) -> int:
@@ -138,9 +141,8 @@ def play(args: argparse.Namespace) -> int:
                                  "give one where the side to move has a legal move.")
     else:
         opening = draw_opening(np.random.default_rng([args.seed, 1]))
-    for spec in (args.white, args.black):  # named before the engine is needed, so a typo is not an engine error
-        if spec.split(":")[0] not in PLAYER_KINDS:
-            raise _unknown_player(spec)
+    _check_player(args.white)
+    _check_player(args.black)
     with open_engine(args.engine) as engine:
         white, black = _chooser(args.white, engine, args.seed), _chooser(args.black, engine, args.seed + 1)
         if white.name == black.name:

@@ -77,3 +77,37 @@ def test_derived_corpus_writes_the_asked_writes_per_query_on_graphs_of_any_parag
     assert writing.num_sentences / len(kg.queries[0]) == pytest.approx(12.0, rel=0.05)
     fixed = RunConfig.from_dict({**cfg.to_dict(), "corpus": {"paragraphs": 123}})
     assert P.corpus_paragraphs(fixed, panel) == 123
+
+
+@pytest.mark.parametrize("relations", [("part_of", "has_part"), ("/film/film/genre", "/film/film/language"),
+                                       ("is-a", "located in"), ("affects", "interacts_with.v2")])
+def test_relation_names_of_any_characters_tokenize_without_unknown_words(tmp_path, relations):
+    """A user's relation names hold ``_``, ``/``, ``-``, ``.`` and spaces: every word of every sentence and
+    prompt must be known, and two relations of one head must give two prompts (with unknown words they
+    read alike and the model cannot tell the relations apart)."""
+    from transcend.corpus.tokenizer import UNK_ID
+    from transcend.world.triples import load_triples
+
+    a, b = relations
+    rows = [f"h{i}\t{a}\tt{i % 3}\nh{i}\t{b}\tt{(i + 1) % 3}\n" for i in range(6)]
+    (tmp_path / "g.tsv").write_text("".join(rows))
+    kg = load_triples(tmp_path / "g.tsv")
+    tok = _tok(kg)
+    qh, qr = kg.queries
+    prompts = prompt_tokens(kg, tok, qh, qr)
+    assert all(UNK_ID not in p for p in prompts)
+    by_head = {}
+    for p, h in zip(prompts, qh):
+        by_head.setdefault(int(h), set()).add(tuple(p))
+    assert all(len(v) == 2 for v in by_head.values())
+    for p, h, r in zip(prompts, qh, qr):  # composed prompts are what the tokenizer gives for the text
+        assert p.tolist() == [EOS_ID] + tok.encode(kg.relations[r].prompt(kg.entity_names[h])).ids
+
+
+def test_a_template_word_the_tokenizer_lacks_raises(small_kg):
+    from transcend.corpus.render import Patterns
+    from transcend.errors import TranscendError
+
+    tok = build_tokenizer(small_kg.entity_names, ["The", "is", "."])  # no relation words, no "of"
+    with pytest.raises(TranscendError, match="does not know a word"):
+        Patterns(small_kg, tok)

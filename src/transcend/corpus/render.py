@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from tokenizers import Tokenizer
 
-from transcend.corpus.tokenizer import ENTITY_OFFSET, EOS_ID, template_words
+from transcend.corpus.tokenizer import ENTITY_OFFSET, EOS_ID, UNK_ID, template_words
+from transcend.errors import TranscendError
 from transcend.experts.writing import Writing, _expand
 from transcend.world.kg import KnowledgeGraph
 
@@ -28,6 +29,8 @@ def vocabulary_words(kg: KnowledgeGraph) -> list[str]:
 
 
 def _pattern(text: str, tok: Tokenizer) -> list[int]:
+    """A template's tokens with its slots open; a word the tokenizer does not know is a bug (every
+    query of a relation would read alike), so it raises rather than train on unknown tokens."""
     out: list[int] = []
     rest = text
     while rest:
@@ -39,6 +42,8 @@ def _pattern(text: str, tok: Tokenizer) -> list[int]:
         if slot:
             out.append(HEAD_SLOT if slot == "{head}" else TAIL_SLOT)
         rest = rest[cut[0] + len(slot):]
+    if UNK_ID in out:
+        raise TranscendError(f"the tokenizer does not know a word of the template {text!r}.")
     return out
 
 

@@ -21,14 +21,21 @@ PAD, EOS, UNK = "[PAD]", "<|endoftext|>", "[UNK]"
 PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
 ENTITY_OFFSET = 3
 
-_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def pre_tokenizer() -> Sequence:
+    """How text splits into words before the vocabulary looks them up: at whitespace and around every
+    punctuation character (Unicode's, so ``_``, ``/`` and ``-`` too: ``part_of`` is three words)."""
+    return Sequence([WhitespaceSplit(), Punctuation()])
 
 
 def template_words(texts: list[str]) -> list[str]:
-    """The word and punctuation tokens of template texts (slots removed)."""
+    """The words of template texts (slots removed), split exactly as the tokenizer splits them, so that
+    every word of every sentence is in the vocabulary whatever characters a relation's name holds."""
+    split = pre_tokenizer()
     words: set[str] = set()
     for text in texts:
-        words.update(_WORD.findall(re.sub(r"\{\w+\}", " ", text)))
+        words.update(w for w, _ in split.pre_tokenize_str(re.sub(r"\{\w+\}", " ", text)))
     return sorted(words)
 
 
@@ -39,7 +46,7 @@ def build_tokenizer(entity_names: list[str], words: list[str]) -> Tokenizer:
     for w in words:
         vocab.setdefault(w, len(vocab))
     tok = Tokenizer(WordLevel(vocab=vocab, unk_token=UNK))
-    tok.pre_tokenizer = Sequence([WhitespaceSplit(), Punctuation()])
+    tok.pre_tokenizer = pre_tokenizer()
     tok.add_special_tokens([PAD, EOS, UNK])
     # Multi-word names are matched whole, before pre-tokenization splits on spaces.
     tok.add_tokens([AddedToken(n, single_word=True, normalized=False) for n in entity_names])

@@ -111,3 +111,14 @@ def test_a_template_word_the_tokenizer_lacks_raises(small_kg):
     tok = build_tokenizer(small_kg.entity_names, ["The", "is", "."])  # no relation words, no "of"
     with pytest.raises(TranscendError, match="does not know a word"):
         Patterns(small_kg, tok)
+
+
+def test_an_entity_named_like_a_template_word_is_one_sentence(tmp_path):
+    """An entity called "is" would be read as that entity in every sentence: refused, not trained on."""
+    from transcend.errors import TranscendError
+    from transcend.world.triples import load_triples
+
+    (tmp_path / "g.tsv").write_text("a\tpart_of\tis\nb\tpart_of\ta\n")
+    kg = load_triples(tmp_path / "g.tsv")
+    with pytest.raises(TranscendError, match="entity name 'is' is also a word"):
+        _tok(kg)

@@ -80,3 +80,11 @@ def test_malformed_triples_name_the_line(tmp_path, text, line):
 def test_missing_triples_file(tmp_path):
     with pytest.raises(TranscendError, match="does not exist"):
         load_triples(tmp_path / "nope.tsv")
+
+
+@pytest.mark.parametrize("text, what", [("a\tb\t{tail}\n", "entity name '{tail}'"),
+                                        ("a\t{head}_of\tc\n", "relation name '{head}_of'")])
+def test_names_with_braces_are_refused(tmp_path, text, what):
+    """Braces mark a template's slots; a name holding them would be read as a slot."""
+    with pytest.raises(TranscendError, match=f"{what} may not contain braces"):
+        load_triples(_write(tmp_path / "g.tsv", text))

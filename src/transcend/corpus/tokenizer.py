@@ -17,6 +17,8 @@ from tokenizers import AddedToken, Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Punctuation, Sequence, WhitespaceSplit
 
+from transcend.errors import TranscendError
+
 PAD, EOS, UNK = "[PAD]", "<|endoftext|>", "[UNK]"
 PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
 ENTITY_OFFSET = 3
@@ -44,7 +46,10 @@ def build_tokenizer(entity_names: list[str], words: list[str]) -> Tokenizer:
     for i, name in enumerate(entity_names):
         vocab[name] = ENTITY_OFFSET + i
     for w in words:
-        vocab.setdefault(w, len(vocab))
+        if w in vocab:  # it would be read as the entity, in every sentence that holds the word
+            raise TranscendError(f"entity name {w!r} is also a word of the sentences' templates; "
+                                 "rename the entity (for example with a prefix).")
+        vocab[w] = len(vocab)
     tok = Tokenizer(WordLevel(vocab=vocab, unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizer()
     tok.add_special_tokens([PAD, EOS, UNK])

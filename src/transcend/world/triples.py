@@ -60,6 +60,8 @@ def load_triples(triples: str | Path, types: str | Path | None = None) -> Knowle
         for name in (head, tail):
             if "{" in name or "}" in name:
                 raise TranscendError(f"entity name {name!r} may not contain braces.")
+        if "{" in rel or "}" in rel:
+            raise TranscendError(f"relation name {rel!r} may not contain braces.")
         h.append(names.setdefault(head, len(names)))
         r.append(rel_ids.setdefault(rel, len(rel_ids)))
         t.append(names.setdefault(tail, len(names)))

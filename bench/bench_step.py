@@ -6,9 +6,10 @@ output head's shape measured in the same run: a ratio near 1 says the step is bo
 by per-operation overhead, so only fewer FLOPs (a smaller model, fewer tokens) make it faster. Also
 times torch's own ``torch.optim.Muon`` (its Newton-Schulz iteration in bfloat16) on the same matrices
 and gradients, against the lab's (float32 on CPU): on a CPU without bfloat16 arithmetic torch's is
-many times slower.
+many times slower. With ``--compile``, also the same step through ``torch.compile`` (inductor's
+generated C++ kernels on CPU): its compile time and its step against the eager one of the same run.
 
-    python bench/bench_step.py [--steps 100] [--json]
+    python bench/bench_step.py [--steps 100] [--compile] [--json]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="also time the step through torch.compile")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     from demo_shape import demo_step_setup
@@ -85,7 +87,11 @@ def main(argv: list[str] | None = None) -> dict:
            "forward_vs_matmul": forward_rate / matmul_rate,
            "muon_ms": 1e3 * phases["muon"] / args.steps, "torch_muon_ms": 1e3 * torch_muon_s,
            "torch_muon_vs_lab": torch_muon_s / (phases["muon"] / args.steps),
-           "loadavg_before": load_before, "loadavg_after": open("/proc/loadavg").read().strip()}
+           "loadavg_before": load_before}
+    if args.compile:
+        out.update(compiled_step(args.steps))
+        out["compiled_vs_eager"] = out["compiled_step_ms"] / out["step_ms"]
+    out["loadavg_after"] = open("/proc/loadavg").read().strip()
     if args.json:
         print(json.dumps(out))
         return out
@@ -95,8 +101,34 @@ def main(argv: list[str] | None = None) -> dict:
           f"{out['matmul_gflops']:.1f}: {out['forward_vs_matmul']:.2f}x")
     print(f"  Muon: the lab's (float32) {out['muon_ms']:.1f} ms a step, torch's (bfloat16) "
           f"{out['torch_muon_ms']:.1f} ms: {out['torch_muon_vs_lab']:.1f}x the lab's")
+    if args.compile:
+        print(f"  torch.compile: {out['compile_s']:.1f} s to compile, then {out['compiled_step_ms']:.1f} ms a step: "
+              f"{out['compiled_vs_eager']:.2f}x the eager step")
     print(f"  load after: {out['loadavg_after']}")
     return out
+
+
+def compiled_step(n: int) -> dict:
+    """The demo's whole step with the model through ``torch.compile``: seconds of its first three steps
+    (the compile) and milliseconds a step after them."""
+    from demo_shape import demo_step_setup
+
+    model, opts, tcfg, x = demo_step_setup()
+    compiled = torch.compile(model)
+
+    def steps(k: int) -> float:
+        t = time.perf_counter()
+        for _ in range(k):
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            F.cross_entropy(compiled(x).flatten(0, 1), x.flatten()).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+            for o in opts:
+                o.step()
+        return time.perf_counter() - t
+
+    compile_s = steps(3)
+    return {"compile_s": compile_s, "compiled_step_ms": 1e3 * steps(n) / n}
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ import numpy as np
 SHAPES = {"umls": (135, 46, 6529, 5), "kinship": (104, 25, 10686, 2), "nations": (14, 55, 2158, 1)}
 
 
-def synthetic_graph(shape: str, seed: int, zipf: float = 1.1) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+def synthetic_graph(shape: str, seed: int, zipf: float = 1.1, edges: int | None = None
+                    ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
     """(triples, types) of a seeded graph with the shape's counts. Each relation links a head group to a
     tail group; every entity of the head group holds it with one probability for the relation, and each
     such (head, relation) gets 1 + Poisson tails drawn without replacement by Zipf weights over the tail
@@ -52,6 +53,7 @@ def synthetic_graph(shape: str, seed: int, zipf: float = 1.1) -> tuple[list[tupl
     at 1.1 a relation's few popular tails are right for most heads (its tails alone answer well), at 0
     every tail is as likely and only the head tells them apart."""
     n_ent, n_rel, n_edges, n_groups = SHAPES[shape]
+    n_edges = edges or n_edges
     rng = np.random.default_rng(seed)
     group = rng.integers(0, n_groups, n_ent)
     group[:n_groups] = np.arange(n_groups)  # every group holds an entity
@@ -76,8 +78,9 @@ def synthetic_graph(shape: str, seed: int, zipf: float = 1.1) -> tuple[list[tupl
     return triples, types
 
 
-def write_graph(shape: str, seed: int, out: Path, zipf: float = 1.1) -> tuple[Path, Path]:
-    triples, types = synthetic_graph(shape, seed, zipf)
+def write_graph(shape: str, seed: int, out: Path, zipf: float = 1.1, edges: int | None = None
+                ) -> tuple[Path, Path]:
+    triples, types = synthetic_graph(shape, seed, zipf, edges)
     out.mkdir(parents=True, exist_ok=True)
     t, y = out / "triples.tsv", out / "types.tsv"
     t.write_text("".join(f"{h}\t{r}\t{x}\n" for h, r, x in triples))
@@ -143,6 +146,8 @@ def main() -> int:
     p.add_argument("--shape", choices=sorted(SHAPES), default="umls")
     p.add_argument("--seed", type=int, default=0, help="seed of the graph and of the run")
     p.add_argument("--zipf", type=float, default=1.1, help="skew of each relation's tails (0: uniform)")
+    p.add_argument("--edges", type=int, default=None,
+                   help="edges to aim at instead of the shape's (as few as its queries: one tail each)")
     p.add_argument("--experts", type=int, default=10)
     p.add_argument("--coverage", type=float, default=0.4)
     p.add_argument("--out", type=Path, default=None, help="folder for the graph and the run (a temporary one)")
@@ -155,7 +160,7 @@ def main() -> int:
         print(json.dumps(an))
         return 0
     out = a.out or Path(tempfile.mkdtemp(prefix=f"user_graph_{a.shape}_"))
-    triples, types = write_graph(a.shape, a.seed, out, a.zipf)
+    triples, types = write_graph(a.shape, a.seed, out, a.zipf, a.edges)
     n = sum(1 for _ in triples.open())
     print(f"{a.shape}-shaped graph, seed {a.seed}, zipf {a.zipf:g}: {n} edges in {triples}", flush=True)
     if a.write_only:

@@ -129,7 +129,7 @@ def test_the_labs_muon_is_torchs_update_with_the_iteration_in_float32():
 
 def test_spread_data_gets_passes_enough_to_see_each_answer_its_exposures(tmp_path):
     from transcend.learner.train import passes_for, resolved
-    cfg = TrainingConfig()  # 3.5 passes at least, 16 exposures of each distinct answer
+    cfg = TrainingConfig(min_steps=0)  # 3.5 passes at least, 16 exposures of each distinct answer
     assert passes_for(cfg, 10.0) == 3.5  # answers repeated: the passes' floor
     assert passes_for(cfg, 2.0) == pytest.approx(8.0)  # a write or two per answer: more passes
     assert passes_for(TrainingConfig(exposures=0), 2.0) == 3.5 and passes_for(cfg, None) == 3.5
@@ -138,14 +138,20 @@ def test_spread_data_gets_passes_enough_to_see_each_answer_its_exposures(tmp_pat
     spread = resolved(cfg, stream, 16, (3,), writes_per_answer=2.0)
     assert (one.steps, spread.steps) == (math.ceil(3.5 * 64 / 64), math.ceil(8.0 * 64 / 64))
     assert resolved(TrainingConfig(steps=7), stream, 16, (3,), writes_per_answer=2.0).steps == 7
+    # a small corpus gets at least min_steps updates (more passes); given steps are taken as they are
+    assert resolved(TrainingConfig(min_steps=50), stream, 16, (3,), writes_per_answer=2.0).steps == 50
+    assert resolved(TrainingConfig(min_steps=5), stream, 16, (3,), writes_per_answer=2.0).steps == 8
+    assert resolved(TrainingConfig(steps=7, min_steps=50), stream, 16, (3,)).steps == 7
     # train() called through the API derives the same steps from the writes it is given.
     m = GPT(GPTConfig(vocab_size=8, block_size=16, n_layer=1, n_head=2, n_embd=16))
-    tiny = TrainingConfig(batch_size=64, warmup_steps=1, checkpoint_every=1000)
+    tiny = TrainingConfig(batch_size=64, warmup_steps=1, checkpoint_every=1000, min_steps=0)
     ran = [train(m, stream, tiny, tmp_path / str(w), boundary_ids=(3,), writes_per_answer=w, progress=False)["steps"]
            for w in (10.0, 2.0, None)]
     assert ran == [4, 8, 4]
     with pytest.raises(TranscendError, match="training.exposures"):
         TrainingConfig(exposures=-1)
+    with pytest.raises(TranscendError, match="training.min_steps"):
+        TrainingConfig(min_steps=-1)
 
 
 def test_training_learns_a_copy_task(tmp_path):

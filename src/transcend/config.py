@@ -245,6 +245,9 @@ class TrainingConfig:
     # When training.steps is 0, also passes enough that each distinct (query, answer) the corpus writes is
     # seen this many times on average (0 = passes only): spread data, many answers a few writes each, trains longer.
     exposures: float = 16.0
+    # When training.steps is 0, at least this many optimizer steps: a model learns from updates, not passes,
+    # and a graph of few queries writes few windows (its corpus then gets more passes).
+    min_steps: int = 1500
     # Windows per step.
     batch_size: int = 64
     # Tokens per training window (0 = derived from the corpus: the smallest power of two that holds its
@@ -278,6 +281,7 @@ class TrainingConfig:
         _check(self.steps >= 0, f"training.steps must be 0 (derived from the corpus) or positive, got {self.steps}.")
         _check(self.passes > 0, f"training.passes must be positive, got {self.passes}.")
         _check(self.exposures >= 0, f"training.exposures must be 0 (passes only) or positive, got {self.exposures}.")
+        _check(self.min_steps >= 0, f"training.min_steps must be 0 (passes only) or positive, got {self.min_steps}.")
         _check(self.threads >= 0, f"training.threads must be 0 (derived) or a positive count, got {self.threads}.")
         _check(self.optimizer in ("muon", "adamw"),
                f"training.optimizer must be 'muon' or 'adamw', got {self.optimizer!r}.")

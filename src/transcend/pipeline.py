@@ -379,8 +379,10 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
         model, stream, special, scorer = build_learner(cfg, kg, panel, corpus)
         tc, repeats = resolved_training(cfg, kg, corpus, model, stream, special)
         on = "" if device.type != "cpu" else f" on {training_threads(model, tc)} CPU thread(s)"
-        passes = "" if cfg.training.steps else (f" ({passes_for(cfg.training, repeats):.2f} passes; "
-                                                 f"{repeats:.2f} writes per distinct answer)")
+        passes = "" if cfg.training.steps else (
+            f" (training.min_steps: more than {passes_for(cfg.training, repeats):.2f} passes)"
+            if tc.steps == cfg.training.min_steps else
+            f" ({passes_for(cfg.training, repeats):.2f} passes; {repeats:.2f} writes per distinct answer)")
         log(f"training: {tc.steps} steps of {tc.batch_size} windows of {tc.window} tokens{on}{passes}")
         t = time.perf_counter()
         result = train(model, stream, tc, out / "checkpoints", seed=cfg.seed,

@@ -151,14 +151,16 @@ def resolved(cfg: TrainingConfig, stream: np.ndarray, block_size: int, boundary_
              eos_id: int = EOS_ID, sentence_starts: np.ndarray | None = None,
              writes_per_answer: float | None = None) -> TrainingConfig:
     """``cfg`` with what it leaves to the corpus filled in: the window (``sentence_window``) and the steps
-    (``passes_for`` passes over the windows, at ``batch_size * gradient_accumulation`` windows a step)."""
+    (``passes_for`` passes over the windows, at ``batch_size * gradient_accumulation`` windows a step, and
+    at least ``min_steps``: a small graph's corpus is a few hundred steps a pass, too few updates for the
+    model to learn which tails each head takes; see docs/learner.md)."""
     window = cfg.window or sentence_window(stream, block_size, boundary_ids, eos_id=eos_id,
                                            sentence_starts=sentence_starts)
     steps = cfg.steps
     if not steps:
         sentence, other = window_starts(stream, window, boundary_ids, eos_id=eos_id, sentence_starts=sentence_starts)
-        steps = max(1, math.ceil(passes_for(cfg, writes_per_answer) * (len(sentence) + len(other))
-                                 / (cfg.batch_size * cfg.gradient_accumulation)))
+        steps = max(1, cfg.min_steps, math.ceil(passes_for(cfg, writes_per_answer) * (len(sentence) + len(other))
+                                                / (cfg.batch_size * cfg.gradient_accumulation)))
     return replace(cfg, window=window, steps=steps)
 
 

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
 def compiled_step(n: int) -> dict:
     """The demo's whole step with the model through ``torch.compile``: seconds of its first three steps
     (the compile) and milliseconds a step after them."""
-    from demo_shape import demo_step_setup
+    from demo_shape import demo_step, demo_step_setup
 
     model, opts, tcfg, x = demo_step_setup()
     compiled = torch.compile(model)
@@ -119,12 +119,7 @@ def compiled_step(n: int) -> dict:
     def steps(k: int) -> float:
         t = time.perf_counter()
         for _ in range(k):
-            for o in opts:
-                o.zero_grad(set_to_none=True)
-            F.cross_entropy(compiled(x).flatten(0, 1), x.flatten()).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-            for o in opts:
-                o.step()
+            demo_step(model, opts, tcfg, x, compiled)
         return time.perf_counter() - t
 
     compile_s = steps(3)

@@ -39,6 +39,20 @@ def demo_step_setup():
     return model, opts, tcfg, x
 
 
+def demo_step(model, opts, tcfg, x, forward=None) -> None:
+    """One training step as the demo takes it: zero, loss over the batch, backward, clip, every optimizer.
+    ``forward`` is what computes the logits (the model itself, or a compiled wrapper of it)."""
+    import torch
+    import torch.nn.functional as F
+
+    for o in opts:
+        o.zero_grad(set_to_none=True)
+    F.cross_entropy((model if forward is None else forward)(x).flatten(0, 1), x.flatten()).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+    for o in opts:
+        o.step()
+
+
 def demo_step_seconds(steps: int = 100) -> float:
     """Seconds a step of the demo's training step on one torch thread (random tokens; model, batch,
     optimizers and clipping as the demo trains), after five warm-up steps: the machine's speed at the
@@ -46,7 +60,6 @@ def demo_step_seconds(steps: int = 100) -> float:
     import time
 
     import torch
-    import torch.nn.functional as F
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -55,12 +68,7 @@ def demo_step_seconds(steps: int = 100) -> float:
 
         def run(n: int) -> None:
             for _ in range(n):
-                for o in opts:
-                    o.zero_grad(set_to_none=True)
-                F.cross_entropy(model(x).flatten(0, 1), x.flatten()).backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-                for o in opts:
-                    o.step()
+                demo_step(model, opts, tcfg, x)
 
         run(5)
         t = time.perf_counter()

@@ -24,7 +24,6 @@ PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
 ENTITY_OFFSET = 3
 
 
-
 def pre_tokenizer() -> Sequence:
     """How text splits into words before the vocabulary looks them up: at whitespace and around every
     punctuation character (Unicode's, so ``_``, ``/`` and ``-`` too: ``part_of`` is three words)."""

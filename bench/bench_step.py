@@ -8,8 +8,10 @@ times torch's own ``torch.optim.Muon`` (its Newton-Schulz iteration in bfloat16)
 and gradients, against the lab's (float32 on CPU): on a CPU without bfloat16 arithmetic torch's is
 many times slower. With ``--compile``, also the same step through ``torch.compile`` (inductor's
 generated C++ kernels on CPU): its compile time and its step against the eager one of the same run.
+With ``--heads N``, also the step of the same model with N attention heads against the default's,
+the two timed in alternating rounds of the same run.
 
-    python bench/bench_step.py [--steps 100] [--compile] [--json]
+    python bench/bench_step.py [--steps 100] [--compile] [--heads 4] [--json]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--compile", action="store_true", help="also time the step through torch.compile")
+    ap.add_argument("--heads", type=int, default=None, help="also time the step with this many attention heads")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     from demo_shape import demo_step_setup
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.compile:
         out.update(compiled_step(args.steps))
         out["compiled_vs_eager"] = out["compiled_step_ms"] / out["step_ms"]
+    if args.heads:
+        out.update(heads_step(args.heads, args.steps))
     out["loadavg_after"] = open("/proc/loadavg").read().strip()
     if args.json:
         print(json.dumps(out))
@@ -104,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.compile:
         print(f"  torch.compile: {out['compile_s']:.1f} s to compile, then {out['compiled_step_ms']:.1f} ms a step: "
               f"{out['compiled_vs_eager']:.2f}x the eager step")
+    if args.heads:
+        print(f"  {args.heads} heads: {out['heads_step_ms']:.1f} ms a step against the default's {out['default_heads_step_ms']:.1f} "
+              f"in alternating rounds: {out['heads_vs_default']:.2f}x")
     print(f"  load after: {out['loadavg_after']}")
     return out
 
@@ -124,6 +132,27 @@ def compiled_step(n: int) -> dict:
 
     compile_s = steps(3)
     return {"compile_s": compile_s, "compiled_step_ms": 1e3 * steps(n) / n}
+
+
+def heads_step(n_head: int, n: int) -> dict:
+    """The demo's step with ``n_head`` attention heads against the default's, timed in five alternating
+    rounds of ``n / 5`` steps each (so a change of the machine's load falls on both alike)."""
+    from demo_shape import demo_step, demo_step_setup
+
+    setups = {"heads": demo_step_setup(n_head), "default_heads": demo_step_setup()}
+    spent = dict.fromkeys(setups, 0.0)
+    for s in setups.values():
+        for _ in range(3):
+            demo_step(*s)
+    k = max(1, n // 5)
+    for _ in range(5):
+        for name, s in setups.items():
+            t = time.perf_counter()
+            for _ in range(k):
+                demo_step(*s)
+            spent[name] += time.perf_counter() - t
+    ms = {f"{name}_step_ms": 1e3 * v / (5 * k) for name, v in spent.items()}
+    return {**ms, "heads_vs_default": ms["heads_step_ms"] / ms["default_heads_step_ms"]}
 
 
 if __name__ == "__main__":

@@ -14,17 +14,19 @@ VOCAB = 1058  # the default world's vocabulary
 WINDOW = 16  # the window the default corpus derives
 
 
-def demo_shape() -> tuple[GPTConfig, int, int]:
-    """(model config, windows a step, tokens a window) of the demo's training step."""
+def demo_shape(n_head: int | None = None) -> tuple[GPTConfig, int, int]:
+    """(model config, windows a step, tokens a window) of the demo's training step (``n_head`` heads
+    instead of the default's)."""
     cfg = RunConfig()
     m = cfg.model
-    return (GPTConfig(vocab_size=VOCAB, block_size=m.block_size, n_layer=m.n_layer, n_head=m.n_head,
+    return (GPTConfig(vocab_size=VOCAB, block_size=m.block_size, n_layer=m.n_layer, n_head=n_head or m.n_head,
                       n_embd=m.n_embd), cfg.training.batch_size, WINDOW)
 
 
-def demo_step_setup():
+def demo_step_setup(n_head: int | None = None):
     """(model, optimizers, training config, batch) of the demo's step on random tokens, seeded: the
-    model and optimizers as the demo trains them (Muon for hidden matrices, AdamW for the rest)."""
+    model and optimizers as the demo trains them (Muon for hidden matrices, AdamW for the rest); with
+    ``n_head``, that many attention heads."""
     import torch
 
     from transcend.config import TrainingConfig
@@ -32,7 +34,7 @@ def demo_step_setup():
     from transcend.learner.train import make_optimizers
 
     torch.manual_seed(0)
-    gcfg, rows, cols = demo_shape()
+    gcfg, rows, cols = demo_shape(n_head)
     model, tcfg = GPT(gcfg), TrainingConfig(steps=1000)
     opts = make_optimizers(model, tcfg, torch.device("cpu"))
     x = torch.randint(0, gcfg.vocab_size, (rows, cols), generator=torch.Generator().manual_seed(0))

@@ -15,6 +15,7 @@ in 5 minutes.
 
     python bench/user_graph.py --shape umls [--seed 0] [--zipf 1.1] [--experts 10 --coverage 0.4] [--out DIR]
     python bench/user_graph.py --shape umls --write-only --out DIR   # only the two files
+    python bench/user_graph.py --shape nations --zipf 0 --model.n_head 16   # any other flag goes to the run
     python bench/user_graph.py --analyse RUN_DIR   # what a finished run's model learnt (below)
 
 With ``--analyse`` (also printed after a run) it reads a finished run's model and corpus and compares
@@ -154,7 +155,7 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=None, help="folder for the graph and the run (a temporary one)")
     p.add_argument("--write-only", action="store_true", help="write the graph's two files and stop")
     p.add_argument("--analyse", type=Path, default=None, metavar="RUN_DIR", help="analyse a finished run and stop")
-    a = p.parse_args()
+    a, run_flags = p.parse_known_args()  # anything else is a flag of `transcend run denoising`
     if a.analyse is not None:
         an = analyse(a.analyse)
         print_analysis(an)
@@ -172,7 +173,7 @@ def main() -> int:
     ref0 = demo_step_seconds()
     cmd = [sys.executable, "-m", "transcend.cli", "run", "denoising", "--triples", str(triples), "--types", str(types),
            "--experts", str(a.experts), "--coverage", str(a.coverage), "--seed", str(a.seed),
-           "--out", str(out / "run"), "--json"]
+           "--out", str(out / "run"), "--json", *run_flags]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     t = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -207,8 +207,9 @@ class CorpusConfig:
 class ModelConfig:
     # Transformer layers.
     n_layer: int = 2
-    # Attention heads per layer.
-    n_head: int = 4
+    # Attention heads per layer (16 of 8 channels: a prompt's answer needs its relation and its head,
+    # and with 4 heads training let every head settle on the relation; docs/learner.md).
+    n_head: int = 16
     # Width of the residual stream.
     n_embd: int = 128
     # The model's context length in tokens (its positions); training windows are training.window long.

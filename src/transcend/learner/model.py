@@ -28,7 +28,7 @@ class GPTConfig:
     vocab_size: int
     block_size: int = 64
     n_layer: int = 2
-    n_head: int = 4
+    n_head: int = 16  # as ModelConfig (the lab builds this from it, every field given)
     n_embd: int = 128
     dropout: float = 0.0
     tie_embeddings: bool = False

@@ -139,3 +139,33 @@ def test_corrupt_checkpoint_on_resume_is_a_clear_error(tmp_path, capsys):
     assert code == 2 and "corrupt" in err
     assert (out / "config.toml").exists()  # the interrupted run is kept for the user to inspect
     assert isinstance(cfg, RunConfig)
+
+
+def test_derived_steps_train_in_cycles_until_the_fit_gap_is_met_and_resume_alike(tmp_path, capsys):
+    """Derived steps (``--steps 0``) with a floor of 20 steps a cycle: a tiny world's model is far from its
+    data after 20 steps, so more cycles follow; a run stopped at a cycle's end (before its decision) and
+    resumed reaches the same cycles, gaps and metrics."""
+    from transcend.cli import build_parser, config_from_args
+    from transcend.pipeline import run
+    args = ["run", "denoising", "--experts", "2", "--preset", "tiny", "--paragraphs", "600", "--steps", "0",
+            "--training.passes", "0.01", "--training.exposures", "0", "--training.min_steps", "20", "--training.max_cycles", "3", "--quiet"]
+    cfg = config_from_args(build_parser().parse_args(args), "denoising")
+    said = []
+    whole = run(cfg, tmp_path / "whole", progress=False, log=said.append)
+    t = whole["training"]
+    assert t["cycles"] == len(t["fit_gaps_by_cycle"]) == 3 and t["steps"] == 60
+    gaps = t["fit_gaps_by_cycle"]
+    assert all(g > 0.25 for g in gaps) and gaps[2] < gaps[0]  # short of the target, and closer each cycle
+    assert whole["model_fit_gap"] == pytest.approx(gaps[-1])
+    assert any("one more cycle of 20 steps" in m for m in said)
+    assert any("not reached in training.max_cycles = 3 cycles" in m for m in said)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, tmp_path / "part", progress=False, stop_after=20, log=lambda m: None)
+    part = run(cfg, tmp_path / "part", resume=True, progress=False, log=lambda m: None)
+    for key in ("model_accuracy", "model_fit_gap", "transcendence_gap"):
+        assert part[key] == whole[key], key
+    assert part["training"]["fit_gaps_by_cycle"] == t["fit_gaps_by_cycle"]
+    # given steps are one cycle, and the table shows the gap
+    code, out, _ = _run(["run", "denoising", "--experts", "2", *TINY, "--steps", "20", "--out",
+                         str(tmp_path / "given")], capsys)
+    assert code == 0 and "fit gap (0 = the mixture)" in out and "20 steps in 1 cycle)" in out

@@ -180,6 +180,7 @@ def format_table(m: dict) -> str:
              f"{'experts, mean (best τ each)':28}{m['expert_mean_accuracy']:9.3f}",
              f"{'theory (plurality of writes)':28}" + "".join(f"{m['theory_by_temperature'][t]:9.3f}" for t in taus),
              f"{'model / ideal (greedy)':28}{m['model_fraction_of_ideal']:9.3f}",
+             *_fit_line(m),
              *_unwritten_line(m),
              f"transcendence gap (model greedy − best expert): {m['transcendence_gap']:+.3f}  "
              f"95% CI [{m['gap_ci95'][0]:+.3f}, {m['gap_ci95'][1]:+.3f}]",
@@ -192,6 +193,15 @@ def format_table(m: dict) -> str:
             f"{'model / ceiling (greedy)':28}{m['model_fraction_of_ceiling']:9.3f}",
             f"selection covariance Σ_i Cov_x(g(i|x), r_x(f_i)): {m['selection_covariance']:+.3f}"]
     return "\n".join(lines)
+
+
+def _fit_line(m: dict) -> list[str]:
+    """The model's fit gap (0: it is its data's mixture; 1: it knows no more than each relation's tails)."""
+    if "model_fit_gap" not in m:
+        return []
+    cycles = m.get("training", {}).get("cycles", 1)
+    return [f"{'fit gap (0 = the mixture)':28}{m['model_fit_gap']:9.3f}"
+            f"   ({m['training']['steps']} steps in {cycles} cycle{'s' if cycles != 1 else ''})"]
 
 
 def _run(cfg: RunConfig, out: Path, args: argparse.Namespace, experiment: str = "run") -> int:

@@ -249,6 +249,12 @@ class TrainingConfig:
     # When training.steps is 0, at least this many optimizer steps: a model learns from updates, not passes,
     # and a graph of few queries writes few windows (its corpus then gets more passes).
     min_steps: int = 1500
+    # When training.steps is 0, train on, one more cycle of the derived steps at a time (a warm restart of the
+    # schedule), while the model's fit gap on its corpus (evaluate/fit.py: the share of what the heads tell
+    # about the answers it has not learnt) is above this (0 = one cycle; the lab's GPT, one-hop modes).
+    fit_gap: float = 0.25
+    # When training.steps is 0, at most this many cycles of the derived steps.
+    max_cycles: int = 4
     # Windows per step.
     batch_size: int = 64
     # Tokens per training window (0 = derived from the corpus: the smallest power of two that holds its
@@ -283,6 +289,8 @@ class TrainingConfig:
         _check(self.passes > 0, f"training.passes must be positive, got {self.passes}.")
         _check(self.exposures >= 0, f"training.exposures must be 0 (passes only) or positive, got {self.exposures}.")
         _check(self.min_steps >= 0, f"training.min_steps must be 0 (passes only) or positive, got {self.min_steps}.")
+        _check(0 <= self.fit_gap < 1, f"training.fit_gap must be in [0, 1) (0 = one cycle), got {self.fit_gap}.")
+        _check(self.max_cycles >= 1, f"training.max_cycles must be at least 1, got {self.max_cycles}.")
         _check(self.threads >= 0, f"training.threads must be 0 (derived) or a positive count, got {self.threads}.")
         _check(self.optimizer in ("muon", "adamw"),
                f"training.optimizer must be 'muon' or 'adamw', got {self.optimizer!r}.")

@@ -29,6 +29,7 @@ from transcend.corpus.tokenizer import EOS_ID, build_tokenizer
 from transcend.errors import TranscendError, strict_json
 from transcend.runlock import locked
 from transcend.evaluate.experts_eval import best_expert, expert_accuracy, stacked
+from transcend.evaluate.fit import FitGap
 from transcend.evaluate.ideal import ideal_accuracy, writes_per_answer, writes_per_query
 from transcend.evaluate.exact import ExactScorer, LabScorer
 from transcend.evaluate.selection import selection_metrics
@@ -252,6 +253,15 @@ def resolved_training(cfg: RunConfig, kg: KnowledgeGraph, corpus: Corpus, model,
     return tc, repeats
 
 
+def fit_gap_of(cfg: RunConfig, kg: KnowledgeGraph, panel, corpus: Corpus, device: torch.device) -> FitGap | None:
+    """The fit gap of the lab's GPT on this corpus (``evaluate.fit``), or None where it is not measured: a
+    Hugging Face model (its entity names are several tokens) and the generalization mode (its corpus also
+    teaches two-hop answers the one-hop gap does not count)."""
+    if cfg.model.model is not None or isinstance(panel, GeneralizationPanel):
+        return None
+    return FitGap(kg, corpus.tokenizer, corpus.writing, device)
+
+
 def _prepare_run_dir(cfg: RunConfig, out: Path, resume: bool) -> dict | None:
     """Check ``out`` against the config; returns cached metrics if this run already finished.
 
@@ -383,15 +393,20 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
             f" (training.min_steps: more than {passes_for(cfg.training, repeats):.2f} passes)"
             if tc.steps == cfg.training.min_steps else
             f" ({passes_for(cfg.training, repeats):.2f} passes; {repeats:.2f} writes per distinct answer)")
-        log(f"training: {tc.steps} steps of {tc.batch_size} windows of {tc.window} tokens{on}{passes}")
+        fit = fit_gap_of(cfg, kg, panel, corpus, device)
+        fitting = fit is not None and not cfg.training.steps and cfg.training.fit_gap > 0  # as train() decides
+        cycles = (f", then up to {cfg.training.max_cycles - 1} more such cycles while the fit gap is above "
+                  f"{cfg.training.fit_gap:g}" if fitting and cfg.training.max_cycles > 1 else "")
+        log(f"training: {tc.steps} steps of {tc.batch_size} windows of {tc.window} tokens{on}{passes}{cycles}")
         t = time.perf_counter()
-        result = train(model, stream, tc, out / "checkpoints", seed=cfg.seed,
+        # the config as given: train() derives the same window and steps (tc) and knows they were derived
+        result = train(model, stream, cfg.training, out / "checkpoints", seed=cfg.seed, writes_per_answer=repeats,
                        resume=(out / "checkpoints" / CHECKPOINT).is_file(), device=device, progress=progress,
                        stop_after=stop_after, log=TrainLog(out / TRAIN_LOG, tensorboard=tensorboard,
                                                            lines_every=max(1, tc.steps // 20) * progress_lines),
-                       **special)
+                       fit=fit, say=log, **special)
         timings["train_s"] = time.perf_counter() - t
-        if result["steps"] < tc.steps:
+        if result["steps"] < result["planned_steps"] or (fitting and len(result["fit_gaps"]) < result["cycles"]):
             raise KeyboardInterrupt  # stopped early on purpose (tests): leave the run resumable
 
         t = time.perf_counter()
@@ -405,8 +420,11 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
         timings["eval_s"] = time.perf_counter() - t
         metrics["training"] = {"final_loss": float(np.mean(result["losses"][-20:])),
                                "tokens_per_s_last_session": result["tokens_per_s"],
-                               "parameters": model.num_params(), "steps": tc.steps,
+                               "parameters": model.num_params(), "steps": result["planned_steps"],
+                               "cycles": result["cycles"], "fit_gaps_by_cycle": result["fit_gaps"],
                                "window": tc.window, "batch_size": tc.batch_size}
+        if fit is not None:
+            metrics["model_fit_gap"] = fit(model)
         metrics["timings"] = timings
         metrics["warnings"] = cfg.warnings()  # settings that make no sense together (also said before the run)
         metrics["run_dir"] = str(out)

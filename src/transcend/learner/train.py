@@ -215,12 +215,14 @@ class Batches:
 
 
 def save_checkpoint(path: Path, model: GPT, optims: list[torch.optim.Optimizer], step: int,
-                    losses: list[float]) -> None:
-    """Write atomically: a temp file in the same folder, then rename."""
+                    losses: list[float], cycles: int = 1, fit_gaps: list[float] | None = None) -> None:
+    """Write atomically: a temp file in the same folder, then rename. ``cycles``: the cycles of the schedule
+    planned so far; ``fit_gaps``: the fit gap measured at the end of each cycle done (``optimize``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optim": [o.state_dict() for o in optims], "step": step,
-                "gpt": asdict(model.cfg), "losses": losses}, tmp)
+                "gpt": asdict(model.cfg), "losses": losses, "cycles": cycles, "fit_gaps": list(fit_gaps or [])},
+               tmp)
     os.replace(tmp, path)
 
 
@@ -318,14 +320,24 @@ def make_optimizers(model: torch.nn.Module, cfg: TrainingConfig, device: torch.d
 
 def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
              step_loss: Callable[[int], tuple[torch.Tensor, int]], *, device: torch.device, resume: bool,
-             progress: bool, stop_after: int | None, log: TrainLog | None = None) -> dict:
+             progress: bool, stop_after: int | None, log: TrainLog | None = None,
+             fit: Callable[[torch.nn.Module], float] | None = None,
+             say: Callable[[str], None] = lambda msg: None) -> dict:
     """The loop every learner shares: the optimizers of ``make_optimizers``, the lr schedule, clipping,
     atomic checkpoints every ``cfg.checkpoint_every`` steps, resume from ``ckpt_path``.
 
     ``step_loss(step)`` computes the loss of a step's batch and how many items (tokens, examples) it
-    held. Returns {'losses', 'steps', 'items_per_s'}; ``stop_after`` ends early after a checkpoint.
-    With ``cfg.gradient_accumulation = a`` a step sums the gradients of ``step_loss(step * a + i)``, i < a
-    (the batches stay a pure function of the index). ``log`` gets one row per step.
+    held. Returns {'losses', 'steps', 'items_per_s', 'planned_steps', 'cycles', 'fit_gaps'}; ``stop_after``
+    ends early after a checkpoint. With ``cfg.gradient_accumulation = a`` a step sums the gradients of
+    ``step_loss(step * a + i)``, i < a (the batches stay a pure function of the index). ``log`` gets one
+    row per step.
+
+    ``fit(model)``, where given, is measured at the end of each cycle of ``cfg.steps`` steps (its fit gap,
+    ``evaluate.fit``); while it is above ``cfg.fit_gap`` and fewer than ``cfg.max_cycles`` cycles ran, one
+    more cycle follows: the same schedule again from its warm-up (a warm restart), the batches running on
+    where they were. The first cycle is exactly the run without ``fit``. The cycles planned and the gaps
+    measured are in the checkpoint, so a resumed run makes the decisions an uninterrupted one made.
+    ``say`` gets one line per decision.
     """
     if cfg.steps < 1:
         raise TranscendError("training.steps is 0 (derived from the corpus) where nothing derives it; set "
@@ -347,14 +359,39 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
             for g in opt.param_groups:  # load_state_dict restores the saved groups, peak_lr included
                 g.setdefault("peak_lr", g["lr"])
         start, losses = int(ckpt["step"]), list(ckpt.get("losses", []))
+        cycles, gaps = int(ckpt.get("cycles", 1)), [float(g) for g in ckpt.get("fit_gaps", [])]
+    else:
+        cycles, gaps = 1, []
+    total = cfg.steps * cycles
     model.train()
     if log is not None:
-        log.open(start, cfg.steps)
+        log.open(start, total)
     t0, items = time.perf_counter(), 0
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", unit="step",
-               disable=not progress, leave=False)
-    for step in bar:
-        factor = lr_factor(step, cfg)
+    bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not progress, leave=False)
+    step = start
+    while True:
+        if step >= total:  # the end of a cycle: fit, or one more cycle
+            if fit is None or len(gaps) == cycles:
+                break
+            gaps.append(fit(model))
+            model.train()
+            more = gaps[-1] > cfg.fit_gap and cycles < cfg.max_cycles
+            say(f"training: fit gap {gaps[-1]:.3f} after {total} steps (training.fit_gap {cfg.fit_gap:g}): "
+                + (f"one more cycle of {cfg.steps} steps" if more else
+                   "the model has fit its data" if gaps[-1] <= cfg.fit_gap else
+                   f"not reached in training.max_cycles = {cfg.max_cycles} cycles; the model has not learnt "
+                   "all its data can teach"))
+            if more:
+                cycles += 1
+                total = cfg.steps * cycles
+                bar.total = total
+                bar.refresh()
+                if log is not None:
+                    log.total = total
+            save_checkpoint(ckpt_path, model, optims, step, losses, cycles, gaps)
+            if not more:
+                break
+        factor = lr_factor(step % cfg.steps, cfg)
         for opt in optims:
             for g in opt.param_groups:
                 g["lr"] = g["peak_lr"] * factor
@@ -383,24 +420,28 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
                                  f"lower training.lr (now {cfg.lr:g}) or raise training.warmup_steps.")
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        done = step + 1
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps or (stop_after and done >= stop_after):
-            save_checkpoint(ckpt_path, model, optims, done, losses)
+        bar.update(1)
+        step = done = step + 1
+        if done % cfg.checkpoint_every == 0 or done == total or (stop_after and done >= stop_after):
+            save_checkpoint(ckpt_path, model, optims, done, losses, cycles, gaps)
         if stop_after and done >= stop_after:
             break
     bar.close()
     if log is not None:
         log.close()
     elapsed = time.perf_counter() - t0
-    return {"losses": losses, "steps": len(losses), "items_per_s": items / elapsed if elapsed > 0 else 0.0}
+    return {"losses": losses, "steps": len(losses), "items_per_s": items / elapsed if elapsed > 0 else 0.0,
+            "planned_steps": total, "cycles": cycles, "fit_gaps": gaps}
 
 
 def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *, seed: int = 0, resume: bool = False,
           device: torch.device | None = None, progress: bool = True,
           stop_after: int | None = None, log: TrainLog | None = None, eos_id: int = EOS_ID,
           pad_id: int = PAD_ID, boundary_ids: tuple[int, ...] = (), sentence_starts: np.ndarray | None = None,
-          writes_per_answer: float | None = None) -> dict:
-    """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps'}.
+          writes_per_answer: float | None = None, fit: Callable[[torch.nn.Module], float] | None = None,
+          say: Callable[[str], None] = lambda msg: None) -> dict:
+    """Train ``model`` in place on ``stream``; returns {'losses', 'tokens_per_s', 'steps', 'planned_steps',
+    'cycles', 'fit_gaps'}.
 
     ``boundary_ids``: tokens that end a sentence (windows also start after them); ``sentence_starts``:
     positions where a sentence starts, for a tokenizer whose sentence ends are not tokens of their own.
@@ -409,10 +450,14 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *
     ``writes_per_answer``: the corpus's writes per distinct written (query, answer)
     (``evaluate.ideal.writes_per_answer``); where ``cfg.steps`` is 0 the derived steps follow it
     (``passes_for``), and without it they are ``cfg.passes`` passes (``pipeline.resolved_training``
-    derives both from a corpus).
+    derives both from a corpus). ``fit``: the model's fit gap on this corpus (``evaluate.fit.FitGap``); where
+    the steps are derived and ``cfg.fit_gap`` is not 0, training runs on in cycles while it is above
+    ``cfg.fit_gap`` (``optimize``); given steps are taken as they are. ``say`` gets its decisions.
     """
     device = device or torch.device("cpu")
     model.to(device)
+    if cfg.steps or not cfg.fit_gap:
+        fit = None
     cfg = resolved(cfg, stream, model.cfg.block_size, boundary_ids, eos_id=eos_id, sentence_starts=sentence_starts,
                    writes_per_answer=writes_per_answer)
     if cfg.window > model.cfg.block_size:
@@ -434,7 +479,8 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *
         torch.set_num_threads(training_threads(model, cfg))
     try:
         result = optimize(model, cfg, ckpt_dir / CHECKPOINT, step_loss, device=device, resume=resume,
-                          progress=progress, stop_after=stop_after, log=log)
+                          progress=progress, stop_after=stop_after, log=log, fit=fit, say=say)
     finally:
         torch.set_num_threads(threads)
-    return {"losses": result["losses"], "tokens_per_s": result["items_per_s"], "steps": result["steps"]}
+    return {"losses": result["losses"], "tokens_per_s": result["items_per_s"], "steps": result["steps"],
+            "planned_steps": result["planned_steps"], "cycles": result["cycles"], "fit_gaps": result["fit_gaps"]}

@@ -421,7 +421,8 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
         metrics["training"] = {"final_loss": float(np.mean(result["losses"][-20:])),
                                "tokens_per_s_last_session": result["tokens_per_s"],
                                "parameters": model.num_params(), "steps": result["planned_steps"],
-                               "cycles": result["cycles"], "fit_gaps_by_cycle": result["fit_gaps"],
+                               "cycles": result["cycles"],  # keyed by cycle: a list of two reads as an interval
+                               "fit_gap_by_cycle": {str(i + 1): g for i, g in enumerate(result["fit_gaps"])},
                                "window": tc.window, "batch_size": tc.batch_size}
         if fit is not None:
             metrics["model_fit_gap"] = fit(model)

@@ -10,8 +10,9 @@ the tail group) as `triples.tsv` and `types.tsv`, then runs the default
 
 It prints the run's wall time as a ratio against the demo's own training step timed in the same run
 (`demo_shape.demo_step_seconds`, before and after, averaged), the model's fraction of the ideal learner
-and the transcendence gap with its interval. The goal is a default run of a graph of ~100-150 entities
-in 5 minutes.
+and the transcendence gap with its interval, and the steps it trained in how many cycles with the fit
+gap after each (the fit-gap rule, docs/learner.md). The goal is a default run of a graph of ~100-150
+entities in 5 minutes.
 
     python bench/user_graph.py --shape umls [--seed 0] [--zipf 1.1] [--experts 10 --coverage 0.4] [--out DIR]
     python bench/user_graph.py --shape umls --write-only --out DIR   # only the two files
@@ -186,11 +187,15 @@ def main() -> int:
     lo, hi = m["gap_ci95"]
     print(f"run: {wall:.1f} s wall ({wall / ref:,.0f} demo steps of {ref * 1e3:.1f} ms; goal 300 s); "
           f"model/ideal {m['model_fraction_of_ideal']:.3f}, gap {m['transcendence_gap']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    tr = m["training"]
+    gaps = ", ".join(f"{g:.3f}" for g in tr["fit_gap_by_cycle"].values()) or "not measured"
+    print(f"training: {tr['steps']:,} steps in {tr['cycles']} cycle(s); fit gap after each: {gaps}")
     keys = ("model_accuracy", "ideal_learner_by_temperature", "best_expert_accuracy", "model_fraction_of_ideal",
-            "transcendence_gap", "gap_ci95", "world", "mean_writes_per_query")
+            "transcendence_gap", "gap_ci95", "world", "mean_writes_per_query", "model_fit_gap")
     an = analyse(out / "run")
     print_analysis(an)
-    print(json.dumps({"wall_s": round(wall, 1), "ref_step_s": ref, **{k: m[k] for k in keys if k in m}, **an}))
+    print(json.dumps({"wall_s": round(wall, 1), "ref_step_s": ref, **{k: m[k] for k in keys if k in m},
+                      "steps": tr["steps"], "cycles": tr["cycles"], "fit_gap_by_cycle": tr["fit_gap_by_cycle"], **an}))
     return 0
 
 

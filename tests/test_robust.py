@@ -287,6 +287,20 @@ def test_a_knowledge_graph_checkpoint_is_not_a_chess_player(tmp_path, capsys):
     assert code == 2 and "is not a chess move model" in err and stdout == ""
 
 
+def test_players_that_need_no_engine_play_without_one(tmp_path, capsys):
+    """Random against random opens no engine: the game is played where no Stockfish exists; a Stockfish
+    player still needs one, and says so in one sentence."""
+    missing = str(tmp_path / "no-stockfish")
+    code, stdout, err = _run(["chess", "play", "--white", "random", "--black", "random", "--engine", missing,
+                              "--json"], capsys)
+    assert code == 0 and err == ""
+    game = json.loads(stdout)
+    assert game["white"] == "random" and len(game["moves"]) > 0
+    code, stdout, err = _run(["chess", "play", "--white", "stockfish:1:10", "--black", "random", "--engine",
+                              missing], capsys)
+    assert code == 2 and "no-stockfish" in err and stdout == ""
+
+
 def test_a_port_that_accepts_but_never_answers_as_a_ray_head_is_one_sentence(tmp_path, capsys, monkeypatch):
     """TCP connects (the kernel accepts into the backlog) but nothing speaks: Ray would retry for minutes."""
     import socket

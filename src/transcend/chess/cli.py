@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 from transcend.chess.config import SCALES, ChessConfig
@@ -119,6 +120,11 @@ def _check_player(spec: str) -> None:
                              "or player:WEAKNESS:SEED (a simulated player, weakness in [0, 1]).")
 
 
+def _needs_engine(spec: str) -> bool:
+    """Whether a player of ``chess play`` searches with the engine (Stockfish and the simulated players)."""
+    return spec.split(":")[0] in ("stockfish", "player")
+
+
 def play(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -143,8 +149,16 @@ def play(args: argparse.Namespace) -> int:
         opening = draw_opening(np.random.default_rng([args.seed, 1]))
     _check_player(args.white)
     _check_player(args.black)
-    with open_engine(args.engine) as engine:
-        white, black = _chooser(args.white, engine, args.seed), _chooser(args.black, engine, args.seed + 1)
+    # Players that need no engine (random, model) are built first, a model's checkpoint read and checked,
+    # and the engine is opened only where a player needs it: a bad checkpoint is named as such, and random
+    # against a model plays where Stockfish is not installed.
+    white = None if _needs_engine(args.white) else _chooser(args.white, None, args.seed)
+    black = None if _needs_engine(args.black) else _chooser(args.black, None, args.seed + 1)
+    with open_engine(args.engine) if white is None or black is None else nullcontext() as engine:
+        if white is None:
+            white = _chooser(args.white, engine, args.seed)
+        if black is None:
+            black = _chooser(args.black, engine, args.seed + 1)
         if white.name == black.name:
             black.name = black.name + "-2"
         record = play_game(white, black, np.random.default_rng([args.seed, 2]), opening=opening,

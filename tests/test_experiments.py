@@ -325,6 +325,7 @@ def test_pool_workers_end_when_their_sweep_is_killed(tmp_path):
 
 
 @pytest.mark.ray
+@pytest.mark.xdist_group("ray")  # one Ray at a time under xdist
 def test_ray_runner_on_a_local_ray(tmp_path):
     ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
     try:

@@ -1,14 +1,15 @@
 """Benchmark: training speed alone and beside one busy CPU-bound process, under the thread policy.
 
-Goals: beside a busy process, training under the policy (``training_threads`` torch threads: one for
-the lab's small models, all cores for large ones; ``OMP_WAIT_POLICY=passive``, both set by
-``transcend``) keeps at least 0.85x the speed of one thread alone; alone, it keeps 0.85x the speed of
-the faster of all cores with the passive and with OpenMP's default (spinning) wait policy. Measured on
+Goals: beside a busy process, training under the policy (for the lab's small models one torch thread
+in each of ``training_processes`` processes, which compute a step's batch parts at once; for large
+ones all cores in one process; ``OMP_WAIT_POLICY=passive``, set by ``transcend``) keeps at least
+0.85x the speed of one thread alone; alone, it keeps 0.85x the speed of the faster of all cores with the passive and with OpenMP's default (spinning) wait policy. Measured on
 the demo's model and batch and on a model above the small-model bound (19 M parameters).
-Every figure is a ratio of step rates measured in this run, each in a fresh subprocess (the wait policy
-is read when torch loads OpenMP). Prints the machine's load before and after.
+Every figure is a ratio of step rates measured in this run, each a ``train`` call in a fresh subprocess
+(the wait policy is read when torch loads OpenMP) of three steps more than counted, its wall seconds
+scaled to the steps counted. Prints the machine's load before and after.
 
-    python bench/bench_threads.py [--steps 40] [--json]
+    python bench/bench_threads.py [--steps 40] [--shape demo|large|both] [--json]
 """
 
 from __future__ import annotations
@@ -21,35 +22,28 @@ import sys
 import time
 
 WORKER = r"""
-import sys, time
-import torch, torch.nn.functional as F
+import sys, tempfile, time
+import numpy as np
+import torch
+from pathlib import Path
 from transcend.config import TrainingConfig
 from demo_shape import VOCAB, demo_shape
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import make_optimizers, training_threads
-shape = sys.argv[3]
+from transcend.learner.train import train
+threads, steps, shape = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 torch.manual_seed(0)
 if shape == "demo":  # the default world's model and batch: 2 x 128, 64 windows of 16 tokens
     gcfg, rows, cols = demo_shape()
 else:  # a model above SMALL_MODEL_PARAMETERS: 6 x 512 (~19 M parameters), 16 windows of 64 tokens
     gcfg, rows, cols = GPTConfig(vocab_size=VOCAB, block_size=64, n_layer=6, n_head=8, n_embd=512), 16, 64
+stream = np.random.default_rng(0).integers(4, gcfg.vocab_size, size=100_000)
+stream[::10] = 3  # sentences of ten tokens
+# threads 0: the policy's (training_threads, training_processes); else that many threads in one process
+tcfg = TrainingConfig(steps=steps + 3, batch_size=rows, window=cols, threads=threads, warmup_steps=1)
 m = GPT(gcfg)
-tcfg = TrainingConfig(steps=1000)
-threads = int(sys.argv[1]) or training_threads(m, tcfg)
-torch.set_num_threads(threads)
-opts = make_optimizers(m, tcfg, torch.device("cpu"))
-g = torch.Generator().manual_seed(0)
-x = torch.randint(0, gcfg.vocab_size, (rows, cols), generator=g)
-def steps(n):
-    for _ in range(n):
-        loss = F.cross_entropy(m(x).flatten(0, 1), x.flatten())
-        for o in opts:
-            o.zero_grad()
-        loss.backward()
-        for o in opts:
-            o.step()
-steps(3)
-t = time.perf_counter(); steps(int(sys.argv[2])); print(time.perf_counter() - t)
+t = time.perf_counter()
+train(m, stream, tcfg, Path(tempfile.mkdtemp()), progress=False, boundary_ids=(3,))
+print((time.perf_counter() - t) * steps / (steps + 3))
 """
 
 BUSY = "while True: pass"
@@ -109,21 +103,23 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=40, help="steps of the demo shape (the large shape: a quarter)")
     ap.add_argument("--timeout", type=float, default=120.0, help="cap on one measurement's seconds")
+    ap.add_argument("--shape", choices=("demo", "large", "both"), default="both", help="which model to time")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    shapes = ("demo", "large") if args.shape == "both" else (args.shape,)
     from transcend.learner.train import cpu_threads
     n = cpu_threads()
     load_before = open("/proc/loadavg").read().strip()
-    out = {"cores": n, "steps": args.steps,
-           "demo": measure("demo", n, args.steps, args.timeout),
-           "large": measure("large", n, max(1, args.steps // 4), args.timeout),
-           "loadavg_before": load_before, "loadavg_after": open("/proc/loadavg").read().strip()}
+    out = {"cores": n, "steps": args.steps}
+    for shape in shapes:
+        out[shape] = measure(shape, n, args.steps if shape == "demo" else max(1, args.steps // 4), args.timeout)
+    out.update(loadavg_before=load_before, loadavg_after=open("/proc/loadavg").read().strip())
     if args.json:
         print(json.dumps(out))
         return out
     print(f"{n} cores, {args.steps} steps of the demo shape, {max(1, args.steps // 4)} of the large one; "
           f"load before: {load_before}")
-    for shape in ("demo", "large"):
+    for shape in shapes:
         r = out[shape]
         print(f"{shape}:")
         print("  alone:       " + ", ".join(f"{k} {v:.2f} s" for k, v in r["alone_s"].items()))

@@ -8,6 +8,17 @@ from transcend.chess.engine import ENGINE_ENV_VAR, default_engine_path, find_eng
 from transcend.world.kg import generate_graph
 
 
+def pytest_configure(config):
+    """Test workers divide the cores as a sweep's workers do (``cpu_threads``): with pytest-xdist's two
+    workers on two cores, each trains in one process of one thread, not two processes each."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        from transcend.learner.train import cpu_threads
+        torch.set_num_threads(cpu_threads(workers))
+
+
 @pytest.fixture(scope="session")
 def small_kg():
     return generate_graph(300, seed=3)

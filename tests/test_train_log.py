@@ -37,7 +37,10 @@ def test_resume_keeps_one_row_per_step(tmp_path):
         x, y = torch.randn(8, 3, generator=torch.Generator().manual_seed(1)), torch.ones(8, 1)
         cfg = TrainingConfig(steps=10, checkpoint_every=4, warmup_steps=0, lr=1e-2)
         model.cfg = cfg  # optimize compares the checkpoint's shape through model.cfg
-        return optimize(model, cfg, tmp_path / "ck.pt", lambda s: (((model(x) - y) ** 2).mean(), 8),
+        half = lambda t, part, parts: t[part * 8 // parts:(part + 1) * 8 // parts]  # noqa: E731
+        return optimize(model, cfg, tmp_path / "ck.pt",
+                        lambda s, part, parts: (((model(half(x, part, parts)) - half(y, part, parts)) ** 2).sum() / 8,
+                                                8 // parts),
                         device=torch.device("cpu"), resume=(tmp_path / "ck.pt").is_file(), progress=False,
                         stop_after=stop, log=TrainLog(tmp_path / "train_log.jsonl"))
 
@@ -56,13 +59,14 @@ def test_gradient_accumulation_sums_the_micro_batches_gradients(tmp_path):
     for accum in (2, 1):
         torch.manual_seed(0)
         model = torch.nn.Linear(3, 1)
-        cfg = TrainingConfig(steps=1, warmup_steps=0, lr=1e-2, gradient_accumulation=accum, grad_clip=0.0)
+        cfg = TrainingConfig(steps=1, warmup_steps=0, lr=1e-2, gradient_accumulation=accum, grad_clip=0.0,
+                             batch_parts=1)
         model.cfg = cfg
         if accum == 2:  # micro-batch i of step 0 is batch index i
             loss = lambda i: ((model(data[i]) - 1) ** 2).mean()
         else:           # one batch holding both: the mean of the two losses
             loss = lambda i: 0.5 * (((model(data[0]) - 1) ** 2).mean() + ((model(data[1]) - 1) ** 2).mean())
-        optimize(model, cfg, tmp_path / f"ck{accum}.pt", lambda i: (loss(i), 4), device=torch.device("cpu"),
+        optimize(model, cfg, tmp_path / f"ck{accum}.pt", lambda i, part, parts: (loss(i), 4), device=torch.device("cpu"),
                  resume=False, progress=False, stop_after=None)
         finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.allclose(finals[0], finals[1], atol=1e-7)

@@ -280,11 +280,16 @@ class TrainingConfig:
     checkpoint_every: int = 200
     # Batches whose gradients are summed per optimizer step (1 = none; the effective batch is batch_size times this).
     gradient_accumulation: int = 1
+    # Parts a step's batch is split into, their gradients summed in a fixed order: on CPU up to this many
+    # processes compute them at once (a small model's), and the weights are the same bits however many do.
+    batch_parts: int = 2
 
     def __post_init__(self) -> None:
         check_field_types(self, "training.")
-        for name in ("batch_size", "checkpoint_every", "gradient_accumulation"):
+        for name in ("batch_size", "checkpoint_every", "gradient_accumulation", "batch_parts"):
             _check(getattr(self, name) >= 1, f"training.{name} must be at least 1, got {getattr(self, name)}.")
+        _check(self.batch_parts <= self.batch_size, f"training.batch_parts ({self.batch_parts}) must be at most "
+               f"training.batch_size ({self.batch_size}): each part holds at least one window.")
         _check(self.steps >= 0, f"training.steps must be 0 (derived from the corpus) or positive, got {self.steps}.")
         _check(self.passes > 0, f"training.passes must be positive, got {self.passes}.")
         _check(self.exposures >= 0, f"training.exposures must be 0 (passes only) or positive, got {self.exposures}.")

@@ -46,7 +46,8 @@ from transcend.experts.writing import sentences_per_paragraph, write_paragraphs
 from transcend.learner.log import LOG as TRAIN_LOG, TrainLog
 from transcend.learner import hf
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import CHECKPOINT, passes_for, pick_device, resolved, train, training_threads
+from transcend.learner.train import (CHECKPOINT, passes_for, pick_device, resolved, train, training_processes,
+                                     training_threads)
 from transcend.theory import (denoising_wrong_rate, majority_vote_accuracy, plurality_accuracy,
                               selection_vote_accuracy)
 from transcend.world.kg import KnowledgeGraph, generate_graph
@@ -388,7 +389,9 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
 
         model, stream, special, scorer = build_learner(cfg, kg, panel, corpus)
         tc, repeats = resolved_training(cfg, kg, corpus, model, stream, special)
-        on = "" if device.type != "cpu" else f" on {training_threads(model, tc)} CPU thread(s)"
+        procs = training_processes(model, tc, device)
+        on = ("" if device.type != "cpu" else f" in {procs} processes of one CPU thread (training.batch_parts "
+              f"{tc.batch_parts} a step)" if procs > 1 else f" on {training_threads(model, tc)} CPU thread(s)")
         passes = "" if cfg.training.steps else (
             f" (training.min_steps: more than {passes_for(cfg.training, repeats):.2f} passes)"
             if tc.steps == cfg.training.min_steps else

@@ -49,7 +49,8 @@ from transcend.config import TrainingConfig
 from transcend.errors import TranscendError
 from transcend.learner.log import TrainLog
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import CHECKPOINT, load_checkpoint, optimize
+from transcend.learner.train import (CHECKPOINT, load_checkpoint, optimize, training_processes,
+                                     training_threads)
 from transcend.chess.corpus import (N_GLOBAL, N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, encode_board,
                                           legal_tokens, move_squares, move_token, token_move)
 from transcend.chess.players import drawing_moves
@@ -149,13 +150,23 @@ def train_policy(model: ChessPolicy, corpus: MoveCorpus, cfg: TrainingConfig, ck
     model.to(device)
     batches = PolicyBatches(corpus, cfg.batch_size, seed)
 
-    def step_loss(step: int) -> tuple[torch.Tensor, int]:
-        x, y, legal, draws = (t.to(device) for t in batches(step))
-        return policy_loss(move_logits(model, x, draws), y, legal), len(y)
+    def step_loss(index: int, part: int, parts: int) -> tuple[torch.Tensor, int]:
+        # Each part's mean loss weighted by its share of the batch: the parts' losses sum to the batch's.
+        x, y, legal, draws = batches(index)
+        whole, rows = len(y), slice(part * len(y) // parts, (part + 1) * len(y) // parts)
+        x, y, legal, draws = (t[rows].to(device) for t in (x, y, legal, draws))
+        return policy_loss(move_logits(model, x, draws), y, legal) * (len(y) / whole), len(y)
 
     ckpt_path = Path(ckpt_dir) / CHECKPOINT
-    result = optimize(model, cfg, ckpt_path, step_loss, device=device, resume=resume and ckpt_path.is_file(),
-                      progress=progress, stop_after=stop_after, log=log)
+    threads = torch.get_num_threads()
+    processes = training_processes(model, cfg, device, threads)
+    if device.type == "cpu":
+        torch.set_num_threads(training_threads(model, cfg))
+    try:
+        result = optimize(model, cfg, ckpt_path, step_loss, device=device, resume=resume and ckpt_path.is_file(),
+                          progress=progress, stop_after=stop_after, log=log, processes=processes)
+    finally:
+        torch.set_num_threads(threads)
     model.eval()
     return {"losses": result["losses"], "steps": result["steps"], "examples_per_s": result["items_per_s"]}
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, replace
@@ -63,6 +65,23 @@ def training_threads(model: torch.nn.Module, cfg: TrainingConfig) -> int:
     if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
         return 1
     return torch.get_num_threads()
+
+
+def training_processes(model: torch.nn.Module, cfg: TrainingConfig, device: torch.device,
+                       given: int | None = None) -> int:
+    """Processes that compute a CPU step's ``cfg.batch_parts`` parts at once: where the threads are derived
+    (``cfg.threads`` 0) and the model trains on one (``training_threads``), one per part, up to the threads
+    this process was given (``given``, else torch's count: all cores, ``OMP_NUM_THREADS`` or a sweep
+    worker's share); else one. Forking is Linux's (elsewhere one process computes the parts in turn).
+
+    Unlike a second torch thread, a second process is woken once a step, not once an operation, and a
+    busy neighbour slows it without stalling the other (``bench/bench_threads.py``). The parts' gradients
+    are summed in part order whoever computed them, so the count changes the speed, never the weights."""
+    if device.type != "cpu" or cfg.threads or cfg.batch_parts < 2 or not sys.platform.startswith("linux"):
+        return 1
+    if training_threads(model, cfg) != 1:
+        return 1
+    return max(1, min(cfg.batch_parts, given or torch.get_num_threads()))
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -256,6 +275,10 @@ class Muon(torch.optim.Muon):
     state (``momentum_buffer``), momentum, Nesterov, coefficients and "match_rms_adamw" scaling. Float32
     on every CPU keeps one config's metrics the same whatever the CPU."""
 
+    # Where set (``PartHelpers``): (params, updates, iteration's arguments) -> each update's iteration,
+    # contiguous, some computed in helper processes at once; else each computed here in turn.
+    orthogonalise: Callable | None = None
+
     def __init__(self, params, **kwargs) -> None:
         if kwargs.get("adjust_lr_fn") != "match_rms_adamw":
             raise ValueError("the lab's Muon scales its updates as AdamW's (adjust_lr_fn='match_rms_adamw') only")
@@ -273,10 +296,14 @@ class Muon(torch.optim.Muon):
             params, grads, bufs = [], [], []
             self._init_group(group, params, grads, bufs)
             mu, lr = group["momentum"], group["lr"]
-            for p, g, buf in zip(params, grads, bufs):
+            updates = []
+            for g, buf in zip(grads, bufs):
                 buf.lerp_(g, 1 - mu)
-                update = g.lerp(buf, mu) if group["nesterov"] else buf
-                update = newton_schulz(update, group["ns_coefficients"], group["ns_steps"], group["eps"])
+                updates.append(g.lerp(buf, mu) if group["nesterov"] else buf)
+            args = (group["ns_coefficients"], group["ns_steps"], group["eps"])
+            orthogonal = (self.orthogonalise(params, updates, args) if self.orthogonalise is not None else
+                          [newton_schulz(u, *args).contiguous() for u in updates])
+            for p, update in zip(params, orthogonal):
                 p.mul_(1 - lr * group["weight_decay"])
                 p.add_(update, alpha=-lr * 0.2 * math.sqrt(max(p.shape[0], p.shape[1])))  # AdamW's RMS
         return loss
@@ -318,19 +345,163 @@ def make_optimizers(model: torch.nn.Module, cfg: TrainingConfig, device: torch.d
     return optims
 
 
+PartGrads = Callable[[int, int], tuple[float, int, list[torch.Tensor]]]
+
+
+class PartHelpers:
+    """Processes forked from the training process that compute parts of each step's gradient.
+
+    Helper ``r`` (1 .. processes - 1) computes parts ``r, r + processes, ...`` of batch ``index`` with
+    ``part_grads`` and writes their gradients into buffers in shared memory; the training process computes
+    the rest and sums every part in part order, as one process computing them in turn does; Muon's
+    Newton-Schulz iterations are shared out the same way (``orthogonalise``), each matrix's computed as
+    one process computes it. The model's parameters are moved to shared memory first, so a helper always
+    reads the weights the last step made.
+    Written here because torch's ``DistributedDataParallel`` averages gradients inside an all-reduce
+    (gloo measured 19 ms a step here, a fifth of the step) and runs the optimizer in every process; these
+    helpers only take gradients. A helper ignores Ctrl-C and ends when the training process closes its
+    pipe, however that process ends."""
+
+    def __init__(self, model: torch.nn.Module, params: list[torch.nn.Parameter], part_grads: PartGrads,
+                 parts: int, processes: int, muon: Muon | None = None):
+        for p in model.parameters():
+            p.data.share_memory_()
+        self.parts, self.processes = parts, processes
+        self.shared = {part: [torch.zeros_like(p).share_memory_() for p in params]
+                       for part in range(parts) if part % processes}
+        # Muon's Newton-Schulz iterations (a sixth of the demo's step) are shared out too: each matrix to
+        # the process with the least work so far, largest first (its cost ~ (2 * long side + short) * short^2).
+        self.owner: dict[int, int] = {}
+        self.ns_in: dict[int, torch.Tensor] = {}
+        self.ns_out: dict[int, torch.Tensor] = {}
+        self.muon = muon
+        if muon is not None:
+            load = [0] * processes
+            cost = lambda p: min(p.shape) ** 2 * (2 * max(p.shape) + min(p.shape))  # noqa: E731
+            for p in sorted((p for g in muon.param_groups for p in g["params"]), key=cost, reverse=True):
+                rank = load.index(min(load))
+                self.owner[id(p)], load[rank] = rank, load[rank] + cost(p)
+                if rank:
+                    self.ns_in[id(p)] = torch.zeros(p.shape).share_memory_()
+                    self.ns_out[id(p)] = torch.zeros(p.shape).share_memory_()
+        self.conns, self.pids = [], []
+        import multiprocessing.connection as mpc
+        for rank in range(1, processes):
+            mine, theirs = mpc.Pipe()
+            pid = os.fork()
+            if pid == 0:  # the helper: never returns into the caller's stack
+                code = 0
+                try:
+                    mine.close()
+                    for c in self.conns:
+                        c.close()
+                    self._serve(theirs, rank, part_grads)
+                except BaseException:
+                    code = 1
+                finally:
+                    os._exit(code)
+            theirs.close()
+            self.conns.append(mine)
+            self.pids.append(pid)
+        if muon is not None:
+            muon.orthogonalise = self.orthogonalise
+
+    def _serve(self, conn, rank: int, part_grads: PartGrads) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        torch.set_num_threads(1)
+        while True:
+            try:
+                index = conn.recv()
+            except EOFError:
+                return
+            if index is None:
+                return
+            if isinstance(index, tuple):  # ("ns", matrices, arguments): Muon's iterations
+                try:
+                    for key in index[1]:
+                        self.ns_out[key].copy_(newton_schulz(self.ns_in[key], *index[2]))
+                    conn.send(None)
+                except Exception as e:
+                    conn.send(f"{type(e).__name__}: {e}")
+                    return
+                continue
+            try:
+                done = []
+                for part in range(rank, self.parts, self.processes):
+                    loss, n, grads = part_grads(index, part)
+                    for buf, g in zip(self.shared[part], grads):
+                        buf.copy_(g)
+                    done.append((part, loss, n))
+                conn.send(done)
+            except Exception as e:  # the training process raises it
+                conn.send(f"{type(e).__name__}: {e}")
+                return
+
+    def start(self, index: int) -> None:
+        for c in self.conns:
+            c.send(index)
+
+    def _answer(self, c):
+        try:
+            done = c.recv()
+        except (EOFError, OSError):
+            raise TranscendError("a training helper process ended unexpectedly; run again, or set "
+                                 "training.threads to 1 to train in one process.") from None
+        if isinstance(done, str):
+            raise TranscendError(f"a training helper process failed: {done}")
+        return done
+
+    def collect(self) -> dict[int, tuple[float, int, list[torch.Tensor]]]:
+        out = {}
+        for c in self.conns:
+            for part, loss, n in self._answer(c):
+                out[part] = (loss, n, self.shared[part])
+        return out
+
+    def orthogonalise(self, params: list[torch.Tensor], updates: list[torch.Tensor], args: tuple) -> list[torch.Tensor]:
+        """Muon's iterations of ``updates``: the helpers' matrices in the helpers, the rest here, at once."""
+        for p, u in zip(params, updates):
+            if self.owner[id(p)]:
+                self.ns_in[id(p)].copy_(u)
+        for rank, c in enumerate(self.conns, 1):
+            c.send(("ns", [id(p) for p in params if self.owner[id(p)] == rank], args))
+        out = [None if self.owner[id(p)] else newton_schulz(u, *args).contiguous() for p, u in zip(params, updates)]
+        for c in self.conns:
+            self._answer(c)
+        return [o if o is not None else self.ns_out[id(p)] for p, o in zip(params, out)]
+
+    def close(self) -> None:
+        if self.muon is not None:
+            self.muon.orthogonalise = None
+        for c in self.conns:
+            try:
+                c.send(None)
+            except OSError:
+                pass
+            c.close()
+        for pid in self.pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.conns, self.pids = [], []
+
+
 def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
              step_loss: Callable[[int], tuple[torch.Tensor, int]], *, device: torch.device, resume: bool,
              progress: bool, stop_after: int | None, log: TrainLog | None = None,
              fit: Callable[[torch.nn.Module], float] | None = None,
-             say: Callable[[str], None] = lambda msg: None) -> dict:
+             say: Callable[[str], None] = lambda msg: None, processes: int = 1) -> dict:
     """The loop every learner shares: the optimizers of ``make_optimizers``, the lr schedule, clipping,
     atomic checkpoints every ``cfg.checkpoint_every`` steps, resume from ``ckpt_path``.
 
-    ``step_loss(step)`` computes the loss of a step's batch and how many items (tokens, examples) it
-    held. Returns {'losses', 'steps', 'items_per_s', 'planned_steps', 'cycles', 'fit_gaps'}; ``stop_after``
-    ends early after a checkpoint. With ``cfg.gradient_accumulation = a`` a step sums the gradients of
-    ``step_loss(step * a + i)``, i < a (the batches stay a pure function of the index). ``log`` gets one
-    row per step.
+    ``step_loss(index, part, parts)`` computes the loss of part ``part`` of ``parts`` of batch ``index``
+    and how many items (tokens, examples) it held, the parts' losses summing to the batch's. Returns
+    {'losses', 'steps', 'items_per_s', 'planned_steps', 'cycles', 'fit_gaps'}; ``stop_after`` ends early
+    after a checkpoint. With ``cfg.gradient_accumulation = a`` a step sums the gradients of batches
+    ``step * a + i``, i < a (the batches stay a pure function of the index); with ``cfg.batch_parts = k``
+    each batch's gradient is the sum of its k parts' in part order, computed by ``processes`` processes at
+    once (``PartHelpers``; ``training_processes``): the same bits for any count. ``log`` gets one row per step.
 
     ``fit(model)``, where given, is measured at the end of each cycle of ``cfg.steps`` steps (its fit gap,
     ``evaluate.fit``); while it is above ``cfg.fit_gap`` and fewer than ``cfg.max_cycles`` cycles ran, one
@@ -364,11 +535,53 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
         cycles, gaps = 1, []
     total = cfg.steps * cycles
     model.train()
+    parts = cfg.batch_parts
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def part_grads(index: int, part: int) -> tuple[float, int, list[torch.Tensor]]:
+        loss, n = step_loss(index, part, parts)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        return loss.item(), n, [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+    muon = next((o for o in optims if isinstance(o, Muon)), None)
+    helpers = (PartHelpers(model, params, part_grads, parts, processes, muon) if processes > 1 and parts > 1
+               else None)
+    try:
+        return _loop(model, cfg, ckpt_path, step_loss, optims, start, losses, cycles, gaps, total, params,
+                     part_grads, helpers, progress=progress, stop_after=stop_after, log=log, fit=fit, say=say)
+    finally:
+        if helpers is not None:
+            helpers.close()
+
+
+def _batch_grads(index: int, parts: int, params: list[torch.nn.Parameter], part_grads: PartGrads,
+                 helpers: PartHelpers | None) -> tuple[float, int, list[torch.Tensor]]:
+    """Batch ``index``'s loss, items and gradient: its parts' summed in part order, the parts that are not
+    the helpers' computed here."""
+    if helpers is not None:
+        helpers.start(index)
+    done = {part: part_grads(index, part) for part in range(parts) if helpers is None or part % helpers.processes == 0}
+    if helpers is not None:
+        done.update(helpers.collect())
+    loss, n, grads = done[0]
+    grads = list(grads)
+    for part in range(1, parts):
+        loss_p, n_p, grads_p = done[part]
+        loss, n = loss + loss_p, n + n_p
+        for i, g in enumerate(grads_p):
+            grads[i] = grads[i] + g
+    return loss, n, grads
+
+
+def _loop(model, cfg, ckpt_path, step_loss, optims, start, losses, cycles, gaps, total, params, part_grads,
+          helpers, *, progress, stop_after, log, fit, say) -> dict:
+    """``optimize``'s loop, from step ``start``."""
     if log is not None:
         log.open(start, total)
     t0, items = time.perf_counter(), 0
     bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not progress, leave=False)
     step = start
+    parts = cfg.batch_parts
     while True:
         if step >= total:  # the end of a cycle: fit, or one more cycle
             if fit is None or len(gaps) == cycles:
@@ -400,9 +613,16 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
             opt.zero_grad(set_to_none=True)
         step_losses, n = [], 0
         for micro in range(accum):
-            loss, k = step_loss(step * accum + micro)
-            (loss / accum if accum > 1 else loss).backward()
-            step_losses.append(loss.item())
+            if parts == 1:
+                loss, k = step_loss(step * accum + micro, 0, 1)
+                (loss / accum if accum > 1 else loss).backward()
+                loss = loss.item()
+            else:
+                loss, k, grads = _batch_grads(step * accum + micro, parts, params, part_grads, helpers)
+                for p, g in zip(params, grads):
+                    g = g / accum if accum > 1 else g
+                    p.grad = g if p.grad is None else p.grad + g
+            step_losses.append(loss)
             n += k
         if cfg.grad_clip:
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -467,19 +687,26 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *
                       boundary_ids=boundary_ids, sentence_starts=sentence_starts)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
 
-    def step_loss(step: int) -> tuple[torch.Tensor, int]:
-        x, y = (t.to(device, non_blocking=True) for t in batches(step))
+    def step_loss(index: int, part: int, parts: int) -> tuple[torch.Tensor, int]:
+        # Each part's summed loss over the whole batch's targets: the parts' losses sum to the batch's mean.
+        x, y = batches(index)
+        targets = max(1, int((y != -100).sum()))
+        rows = slice(part * len(x) // parts, (part + 1) * len(x) // parts)
+        x, y = x[rows].to(device, non_blocking=True), y[rows].to(device, non_blocking=True)
         with autocast:
             logits = model(x)
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1), ignore_index=-100,
+                                   reduction="sum") / targets
         return loss, x.numel()
 
     threads = torch.get_num_threads()
+    processes = training_processes(model, cfg, device, threads)
     if device.type == "cpu":
         torch.set_num_threads(training_threads(model, cfg))
     try:
         result = optimize(model, cfg, ckpt_dir / CHECKPOINT, step_loss, device=device, resume=resume,
-                          progress=progress, stop_after=stop_after, log=log, fit=fit, say=say)
+                          progress=progress, stop_after=stop_after, log=log, fit=fit, say=say,
+                          processes=processes)
     finally:
         torch.set_num_threads(threads)
     return {"losses": result["losses"], "tokens_per_s": result["items_per_s"], "steps": result["steps"],

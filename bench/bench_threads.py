@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(out))
         return out
-    print(f"{n} cores, {args.steps} steps of the demo shape, {max(1, args.steps // 4)} of the large one; "
-          f"load before: {load_before}")
+    counts = {"demo": f"{args.steps} steps of the demo shape", "large": f"{max(1, args.steps // 4)} of the large one"}
+    print(f"{n} cores, {', '.join(counts[s] for s in shapes)}; load before: {load_before}")
     for shape in shapes:
         r = out[shape]
         print(f"{shape}:")

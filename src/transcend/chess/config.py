@@ -92,9 +92,11 @@ class ChessConfig:
     # Board encoder attention: False = every square attends to every square (a board is not a sequence);
     # True = causal over a1..h8, the earlier model, kept only to measure what it cost.
     causal: bool = False
-    # Training schedule of each cutoff's model (AdamW: the schedule the chess runs were measured with).
+    # Training schedule of each cutoff's model (AdamW: the schedule the chess runs were measured with). One
+    # batch part: the cutoffs' models train side by side, one per worker on one core, where parts gain nothing.
     training: TrainingConfig = field(default_factory=lambda: TrainingConfig(
-        steps=2500, batch_size=64, lr=3e-3, warmup_steps=100, checkpoint_every=500, optimizer="adamw"))
+        steps=2500, batch_size=64, lr=3e-3, warmup_steps=100, checkpoint_every=500, optimizer="adamw",
+        batch_parts=1))
     # Sampling temperatures at which each model is rated.
     temperatures: tuple[float, ...] = PAPER_TEMPERATURES
     # Rated games per (cutoff, temperature) against the ladder.
@@ -127,7 +129,7 @@ class ChessConfig:
         if isinstance(self.training, dict):
             bad = set(self.training) - {f.name for f in fields(TrainingConfig)}
             _check(not bad, f"unknown field(s) {', '.join(sorted(bad))} in [training].")
-            self.training = TrainingConfig(**self.training)
+            self.training = TrainingConfig(**{"batch_parts": 1, **self.training})  # one part, as the default's
         check_field_types(self)  # bools are not numbers, floats are not counts, numbers are finite
         for name in ("bands", "ladder_skills", "ladder_random_shares", "temperatures", "ideal_temperatures"):
             setattr(self, name, tuple(getattr(self, name)))
@@ -184,7 +186,7 @@ class ChessConfig:
                         score_depth=1, ladder_skills=(0,), ladder_nodes=50, games_per_pair=2,
                         ladder_random_shares=(0.5,), calibration_points=3, calibration_games=2, n_layer=1, n_embd=32,
                         n_head=2, training=TrainingConfig(steps=20, batch_size=8, lr=2e-3, warmup_steps=2,
-                                                          checkpoint_every=10, optimizer="adamw"),
+                                                          checkpoint_every=10, optimizer="adamw", batch_parts=1),
                         temperatures=(0.01, 1.0), rated_games=2, verdict_games=2, ideal_temperatures=(0.01,),
                         favor_temperature=0.01, favor_positions=10,
                         entropy_states=50, entropy_min_visits=2, heldout_fraction=0.25)
@@ -192,7 +194,7 @@ class ChessConfig:
             base = dict(bands=("beginner", "novice", "club"), players_per_band=16, games_per_band=3000, max_plies=160,
                         ladder_skills=(0, 2, 4, 6), games_per_pair=10, n_layer=4, n_embd=128, n_head=4,
                         training=TrainingConfig(steps=20000, batch_size=128, lr=1e-3, warmup_steps=500,
-                                                checkpoint_every=1000, optimizer="adamw"),
+                                                checkpoint_every=1000, optimizer="adamw", batch_parts=1),
                         rated_games=200, verdict_games=400, ideal_temperatures=(0.001, 0.1, 1.0), favor_positions=1000)
         base.update(overrides)
         return cls(**base)

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -388,7 +389,11 @@ class PartHelpers:
         import multiprocessing.connection as mpc
         for rank in range(1, processes):
             mine, theirs = mpc.Pipe()
-            pid = os.fork()
+            with warnings.catch_warnings():
+                # Python 3.12 warns on forking a process with threads (tqdm's monitor, say): the helper
+                # runs only its loop below, on torch operations of its own, and never those threads' code.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
             if pid == 0:  # the helper: never returns into the caller's stack
                 code = 0
                 try:

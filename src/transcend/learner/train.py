@@ -80,7 +80,7 @@ def training_processes(model: torch.nn.Module, cfg: TrainingConfig, device: torc
     are summed in part order whoever computed them, so the count changes the speed, never the weights."""
     if device.type != "cpu" or cfg.threads or cfg.batch_parts < 2 or not sys.platform.startswith("linux"):
         return 1
-    if training_threads(model, cfg) != 1:
+    if sum(p.numel() for p in model.parameters()) >= SMALL_MODEL_PARAMETERS:  # all threads, one process
         return 1
     return max(1, min(cfg.batch_parts, given or torch.get_num_threads()))
 
@@ -358,9 +358,9 @@ class PartHelpers:
     Newton-Schulz iterations are shared out the same way (``orthogonalise``), each matrix's computed as
     one process computes it. The model's parameters are moved to shared memory first, so a helper always
     reads the weights the last step made.
-    Written here because torch's ``DistributedDataParallel`` averages gradients inside an all-reduce
-    (gloo measured 19 ms a step here, a fifth of the step) and runs the optimizer in every process; these
-    helpers only take gradients. A helper ignores Ctrl-C and ends when the training process closes its
+    Written here because torch's ``DistributedDataParallel`` runs the whole optimizer step in every
+    process and sums gradients in an all-reduce over a network backend (gloo on CPU); these helpers share
+    the optimizer's one costly part, read and write shared memory, and sum in part order by construction. A helper ignores Ctrl-C and ends when the training process closes its
     pipe, however that process ends."""
 
     def __init__(self, model: torch.nn.Module, params: list[torch.nn.Parameter], part_grads: PartGrads,

@@ -25,14 +25,15 @@ class Rows(GPT):
         return super().forward(idx)
 
 
-def trained(tmp_path, threads: int, name: str, **training) -> tuple[torch.Tensor, list[int], list[float]]:
+def trained(tmp_path, threads: int, name: str, dropout: float = 0.0,
+            **training) -> tuple[torch.Tensor, list[int], list[float]]:
     """Weights, windows forwarded here, losses of a short run given ``threads`` torch threads."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     Rows.seen = []
     try:
         torch.manual_seed(0)
-        m = Rows(GPTConfig(vocab_size=40, block_size=16, n_layer=1, n_head=2, n_embd=16))
+        m = Rows(GPTConfig(vocab_size=40, block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=dropout))
         cfg = TrainingConfig(**{"steps": 12, "batch_size": 8, "warmup_steps": 2, "checkpoint_every": 5, **training})
         out = train(m, STREAM, cfg, tmp_path / name, progress=False, boundary_ids=(3,))
         assert torch.get_num_threads() == threads  # restored
@@ -52,6 +53,14 @@ def test_two_processes_give_the_bits_of_one_computing_the_parts_in_turn(tmp_path
     whole, seen_whole, _ = trained(tmp_path, 2, "whole", batch_parts=1)
     assert seen_whole == [8] * 12
     assert torch.allclose(whole, one, atol=1e-4) and not torch.equal(whole, one)
+
+
+@pytest.mark.skipif(not LINUX, reason="helper processes are forked on Linux only")
+def test_dropout_draws_do_not_depend_on_which_process_ran_a_part(tmp_path):
+    one, _, _ = trained(tmp_path, 1, "one", dropout=0.2)
+    two, _, _ = trained(tmp_path, 2, "two", dropout=0.2)
+    plain, _, _ = trained(tmp_path, 1, "plain")
+    assert torch.equal(one, two) and not torch.equal(one, plain)  # dropout drew, the same in both
 
 
 @pytest.mark.skipif(not LINUX, reason="helper processes are forked on Linux only")

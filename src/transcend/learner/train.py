@@ -357,11 +357,12 @@ class PartHelpers:
     the rest and sums every part in part order, as one process computing them in turn does; Muon's
     Newton-Schulz iterations are shared out the same way (``orthogonalise``), each matrix's computed as
     one process computes it. The model's parameters are moved to shared memory first, so a helper always
-    reads the weights the last step made.
+    reads the weights the last step made. A helper ignores Ctrl-C and ends when the training process
+    closes its pipe, however that process ends.
+
     Written here because torch's ``DistributedDataParallel`` runs the whole optimizer step in every
     process and sums gradients in an all-reduce over a network backend (gloo on CPU); these helpers share
-    the optimizer's one costly part, read and write shared memory, and sum in part order by construction. A helper ignores Ctrl-C and ends when the training process closes its
-    pipe, however that process ends."""
+    the optimizer's one costly part, read and write shared memory, and sum in part order by construction."""
 
     def __init__(self, model: torch.nn.Module, params: list[torch.nn.Parameter], part_grads: PartGrads,
                  parts: int, processes: int, muon: Muon | None = None):
@@ -543,9 +544,14 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
     parts = cfg.batch_parts
     params = [p for p in model.parameters() if p.requires_grad]
 
+    base = torch.initial_seed()  # the run's seed (as the pipeline set it), the same in every helper
+
     def part_grads(index: int, part: int) -> tuple[float, int, list[torch.Tensor]]:
-        loss, n = step_loss(index, part, parts)
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        # A part's random draws (dropout) come from (seed, batch, part), not from the order the parts ran in.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(np.random.SeedSequence([base, index, part]).generate_state(1, np.uint64)[0] >> 1))
+            loss, n = step_loss(index, part, parts)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
         return loss.item(), n, [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
     muon = next((o for o in optims if isinstance(o, Muon)), None)

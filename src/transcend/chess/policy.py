@@ -49,8 +49,7 @@ from transcend.config import TrainingConfig
 from transcend.errors import TranscendError
 from transcend.learner.log import TrainLog
 from transcend.learner.model import GPT, GPTConfig
-from transcend.learner.train import (CHECKPOINT, load_checkpoint, optimize, training_processes,
-                                     training_threads)
+from transcend.learner.train import CHECKPOINT, load_checkpoint, optimize
 from transcend.chess.corpus import (N_GLOBAL, N_INPUT_TOKENS, N_MOVES, SEQ_LEN, MoveCorpus, encode_board,
                                           legal_tokens, move_squares, move_token, token_move)
 from transcend.chess.players import drawing_moves
@@ -158,15 +157,8 @@ def train_policy(model: ChessPolicy, corpus: MoveCorpus, cfg: TrainingConfig, ck
         return policy_loss(move_logits(model, x, draws), y, legal) * (len(y) / whole), len(y)
 
     ckpt_path = Path(ckpt_dir) / CHECKPOINT
-    threads = torch.get_num_threads()
-    processes = training_processes(model, cfg, device, threads)
-    if device.type == "cpu":
-        torch.set_num_threads(training_threads(model, cfg))
-    try:
-        result = optimize(model, cfg, ckpt_path, step_loss, device=device, resume=resume and ckpt_path.is_file(),
-                          progress=progress, stop_after=stop_after, log=log, processes=processes)
-    finally:
-        torch.set_num_threads(threads)
+    result = optimize(model, cfg, ckpt_path, step_loss, device=device, resume=resume and ckpt_path.is_file(),
+                      progress=progress, stop_after=stop_after, log=log)
     model.eval()
     return {"losses": result["losses"], "steps": result["steps"], "examples_per_s": result["items_per_s"]}
 

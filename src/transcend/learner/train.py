@@ -493,11 +493,13 @@ class PartHelpers:
         self.conns, self.pids = [], []
 
 
-def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
-             step_loss: Callable[[int], tuple[torch.Tensor, int]], *, device: torch.device, resume: bool,
-             progress: bool, stop_after: int | None, log: TrainLog | None = None,
-             fit: Callable[[torch.nn.Module], float] | None = None,
-             say: Callable[[str], None] = lambda msg: None, processes: int = 1) -> dict:
+StepLoss = Callable[[int, int, int], tuple[torch.Tensor, int]]
+
+
+def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path, step_loss: StepLoss, *,
+             device: torch.device, resume: bool, progress: bool, stop_after: int | None,
+             log: TrainLog | None = None, fit: Callable[[torch.nn.Module], float] | None = None,
+             say: Callable[[str], None] = lambda msg: None, processes: int | None = None) -> dict:
     """The loop every learner shares: the optimizers of ``make_optimizers``, the lr schedule, clipping,
     atomic checkpoints every ``cfg.checkpoint_every`` steps, resume from ``ckpt_path``.
 
@@ -507,7 +509,9 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
     after a checkpoint. With ``cfg.gradient_accumulation = a`` a step sums the gradients of batches
     ``step * a + i``, i < a (the batches stay a pure function of the index); with ``cfg.batch_parts = k``
     each batch's gradient is the sum of its k parts' in part order, computed by ``processes`` processes at
-    once (``PartHelpers``; ``training_processes``): the same bits for any count. ``log`` gets one row per step.
+    once (``PartHelpers``; None: ``training_processes``'s count): the same bits for any count. On CPU the
+    loop runs on ``training_threads`` torch threads, the caller's count restored after. ``log`` gets one
+    row per step.
 
     ``fit(model)``, where given, is measured at the end of each cycle of ``cfg.steps`` steps (its fit gap,
     ``evaluate.fit``); while it is above ``cfg.fit_gap`` and fewer than ``cfg.max_cycles`` cycles ran, one
@@ -519,6 +523,22 @@ def optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path,
     if cfg.steps < 1:
         raise TranscendError("training.steps is 0 (derived from the corpus) where nothing derives it; set "
                              "training.steps to at least 1.")
+    threads = torch.get_num_threads()
+    if processes is None:
+        processes = training_processes(model, cfg, device, threads)
+    if device.type == "cpu":
+        torch.set_num_threads(training_threads(model, cfg))
+    try:
+        return _optimize(model, cfg, ckpt_path, step_loss, device=device, resume=resume, progress=progress,
+                         stop_after=stop_after, log=log, fit=fit, say=say, processes=processes)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _optimize(model: torch.nn.Module, cfg: TrainingConfig, ckpt_path: Path, step_loss: StepLoss, *,
+              device: torch.device, resume: bool, progress: bool, stop_after: int | None, log: TrainLog | None,
+              fit: Callable[[torch.nn.Module], float] | None, say: Callable[[str], None], processes: int) -> dict:
+    """``optimize`` on the threads it set."""
     optims = make_optimizers(model, cfg, device)
     start, losses = 0, []
     if resume:
@@ -710,15 +730,7 @@ def train(model: GPT, stream: np.ndarray, cfg: TrainingConfig, ckpt_dir: Path, *
                                    reduction="sum") / targets
         return loss, x.numel()
 
-    threads = torch.get_num_threads()
-    processes = training_processes(model, cfg, device, threads)
-    if device.type == "cpu":
-        torch.set_num_threads(training_threads(model, cfg))
-    try:
-        result = optimize(model, cfg, ckpt_dir / CHECKPOINT, step_loss, device=device, resume=resume,
-                          progress=progress, stop_after=stop_after, log=log, fit=fit, say=say,
-                          processes=processes)
-    finally:
-        torch.set_num_threads(threads)
+    result = optimize(model, cfg, ckpt_dir / CHECKPOINT, step_loss, device=device, resume=resume,
+                      progress=progress, stop_after=stop_after, log=log, fit=fit, say=say)
     return {"losses": result["losses"], "tokens_per_s": result["items_per_s"], "steps": result["steps"],
             "planned_steps": result["planned_steps"], "cycles": result["cycles"], "fit_gaps": result["fit_gaps"]}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transcend.corpus.render import render_tokens, vocabulary_words
+from transcend.corpus.render import render_tokens, template_texts
 from transcend.corpus.store import write_corpus
 from transcend.corpus.tokenizer import build_tokenizer
 from transcend.experts.denoising import denoising_panel
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
         writing = write_paragraphs(panel, args.paragraphs, 0)
         stages["writing_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
+        tok = build_tokenizer(kg.entity_names, template_texts(kg))
         stream = render_tokens(writing, kg, tok)
         stages["tokenize_s"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from transcend.config import RunConfig
-from transcend.corpus.render import render_tokens, vocabulary_words
+from transcend.corpus.render import render_tokens, template_texts
 from transcend.corpus.tokenizer import EOS_ID, build_tokenizer
 from transcend.experts.denoising import denoising_panel
 from transcend.experts.writing import write_paragraphs
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     kg = generate_graph(cfg.world.num_entities, cfg.seed)
     panel = denoising_panel(kg, cfg.experts.experts, cfg.experts.coverage, cfg.seed)
     writing = write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed)
-    tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
+    tok = build_tokenizer(kg.entity_names, template_texts(kg))
     stream = render_tokens(writing, kg, tok)
     m = cfg.model
     batches = Batches(stream, m.block_size, args.batch, seed=0)

@@ -3,13 +3,13 @@ import hashlib
 import numpy as np
 import pytest
 
-from transcend.corpus.render import prompt_tokens, render_text, render_tokens, vocabulary_words
+from transcend.corpus.render import prompt_tokens, render_text, render_tokens, template_texts
 from transcend.corpus.store import load_corpus, write_corpus
 from transcend.corpus.tokenizer import ENTITY_OFFSET, EOS_ID, build_tokenizer
 
 
 def _tok(kg):
-    return build_tokenizer(kg.entity_names, vocabulary_words(kg))
+    return build_tokenizer(kg.entity_names, template_texts(kg))
 
 
 def test_entity_names_are_single_tokens(small_kg):
@@ -17,6 +17,40 @@ def test_entity_names_are_single_tokens(small_kg):
     for i in range(0, small_kg.num_entities, 7):
         name = small_kg.entity_names[i]
         assert tok.encode(f"The father of {name} is {name}.").ids[3] == ENTITY_OFFSET + i
+
+
+def _user_kg(tmp_path, rows):
+    from transcend.world.triples import load_triples
+    f = tmp_path / "g.tsv"
+    f.write_text("".join("\t".join(r) + "\n" for r in rows))
+    return load_triples(f)
+
+
+def test_a_name_inside_a_template_is_refused(tmp_path):
+    """A multi-word entity name that a relation's name holds would be read as the entity in every
+    sentence of that relation: refused, naming the entity and the template, as a name equal to one
+    template word is."""
+    from transcend.errors import TranscendError
+    kg = _user_kg(tmp_path, [("Paris", "New York", "Rome"), ("New York", "twin", "Paris")])
+    with pytest.raises(TranscendError, match="entity name 'New York' would be read inside the template"):
+        _tok(kg)
+    kg = _user_kg(tmp_path, [("Paris", "capital", "Rome"), ("capital", "twin", "Paris")])
+    with pytest.raises(TranscendError, match="entity name 'capital' is also a word"):
+        _tok(kg)
+
+
+def test_names_sharing_words_with_templates_and_each_other_stay_whole(tmp_path):
+    """Names made of template words, or of another name's words, are one token each in any sentence."""
+    rows = [("New York", "twin city", "New York City"), ("New York City", "twin city", "city of York"),
+            ("dog.n.01", "_hypernym", "/m/0abc"), ("Zürich", "/film/film/genre", "北京")]
+    kg = _user_kg(tmp_path, rows)
+    tok = _tok(kg)
+    for r in range(len(kg.relations)):
+        for h, t in ((0, 1), (1, 2), (2, 0), (3, 4), (5, 6)):
+            text = kg.relations[r].templates[0].replace("{relation}", kg.relations[r].name)
+            ids = tok.encode(text.replace("{head}", kg.entity_names[h]).replace("{tail}", kg.entity_names[t])).ids
+            assert [i - ENTITY_OFFSET for i in ids if ENTITY_OFFSET <= i < ENTITY_OFFSET + kg.num_entities] \
+                == [h, t], (text, kg.entity_names[h], kg.entity_names[t])
 
 
 def test_composed_tokens_equal_tokenizer_on_rendered_text(small_kg, small_writing):

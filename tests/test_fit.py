@@ -6,7 +6,7 @@ import torch
 from dataclasses import dataclass
 
 from transcend.config import TrainingConfig
-from transcend.corpus.render import vocabulary_words
+from transcend.corpus.render import template_texts
 from transcend.corpus.tokenizer import ENTITY_OFFSET, build_tokenizer
 from transcend.errors import TranscendError
 from transcend.evaluate.fit import FitGap
@@ -39,7 +39,7 @@ class TableModel(torch.nn.Module):
 
 def test_fit_gap_is_zero_at_the_mixture_one_at_the_relations_tails(small_kg, small_writing):
     kg, w = small_kg, small_writing
-    tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
+    tok = build_tokenizer(kg.entity_names, template_texts(kg))
     fg = FitGap(kg, tok, w, torch.device("cpu"))
     q, t, c = answer_counts(w, kg)
     written, row = np.unique(q, return_inverse=True)

@@ -17,7 +17,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # 
 
 from transcend.cli import main  # noqa: E402
 from transcend.corpus.tokenizer import EOS_ID, build_tokenizer  # noqa: E402
-from transcend.corpus.render import vocabulary_words  # noqa: E402
+from transcend.corpus.render import template_texts  # noqa: E402
 from transcend.evaluate.exact import ExactScorer, LabScorer  # noqa: E402
 from transcend.learner.hf import HFCausalLM, HFModelConfig, lab_hf_tokenizer  # noqa: E402
 from transcend.learner.log import read_log  # noqa: E402
@@ -113,7 +113,7 @@ def test_a_model_that_is_not_causal_is_refused(tmp_path, capsys):
 
 def _tiny_lab(seed=0):
     kg = generate_graph(60, seed=1)
-    tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
+    tok = build_tokenizer(kg.entity_names, template_texts(kg))
     torch.manual_seed(seed)
     model = GPT(GPTConfig(vocab_size=tok.get_vocab_size(), block_size=32, n_layer=1, n_head=2, n_embd=16))
     for p in model.parameters():  # sharpen the random model so that probabilities are far from uniform

@@ -23,7 +23,7 @@ import torch
 
 from transcend import __version__
 from transcend.config import RunConfig, TrainingConfig, identity_hash
-from transcend.corpus.render import render_text, render_tokens, vocabulary_words
+from transcend.corpus.render import render_text, render_tokens, template_texts
 from transcend.corpus.store import Corpus, load_corpus, write_corpus
 from transcend.corpus.tokenizer import EOS_ID, build_tokenizer
 from transcend.errors import TranscendError, strict_json
@@ -173,7 +173,7 @@ def _write_corpus_of(cfg: RunConfig, kg: KnowledgeGraph, panel: ExpertPanel, pat
     writing = write_paragraphs(panel, corpus_paragraphs(cfg, panel), cfg.seed)
     if writing.num_sentences == 0:
         raise TranscendError("the experts wrote nothing: the corpus would be empty; raise --paragraphs.")
-    tok = build_tokenizer(kg.entity_names, vocabulary_words(kg))
+    tok = build_tokenizer(kg.entity_names, template_texts(kg))
     stream = render_tokens(writing, kg, tok)
     return write_corpus(path, stream, tok, writing, kg, corpus_hash)
 

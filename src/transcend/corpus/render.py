@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from tokenizers import Tokenizer
 
-from transcend.corpus.tokenizer import ENTITY_OFFSET, EOS_ID, UNK_ID, template_words
+from transcend.corpus.tokenizer import ENTITY_OFFSET, EOS_ID, UNK_ID
 from transcend.errors import TranscendError
 from transcend.experts.writing import Writing, _expand
 from transcend.world.kg import KnowledgeGraph
@@ -22,10 +22,6 @@ HEAD_SLOT, TAIL_SLOT = -1, -2
 def template_texts(kg: KnowledgeGraph) -> list[str]:
     """Every template with its relation name filled in (the words a tokenizer must know)."""
     return [t.replace("{relation}", r.name) for r in kg.relations for t in r.templates]
-
-
-def vocabulary_words(kg: KnowledgeGraph) -> list[str]:
-    return template_words(template_texts(kg))
 
 
 def _pattern(text: str, tok: Tokenizer) -> list[int]:

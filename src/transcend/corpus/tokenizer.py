@@ -40,11 +40,14 @@ def template_words(texts: list[str]) -> list[str]:
     return sorted(words)
 
 
-def build_tokenizer(entity_names: list[str], words: list[str]) -> Tokenizer:
+def build_tokenizer(entity_names: list[str], texts: list[str]) -> Tokenizer:
+    """The tokenizer of these entity names and of the words of these template texts (``{slot}``s are
+    where names go). A name that would be read inside a template's own words is refused: the sentence
+    would then carry the entity's token where the template means its words."""
     vocab = {PAD: PAD_ID, EOS: EOS_ID, UNK: UNK_ID}
     for i, name in enumerate(entity_names):
         vocab[name] = ENTITY_OFFSET + i
-    for w in words:
+    for w in template_words(texts):
         if w in vocab:  # it would be read as the entity, in every sentence that holds the word
             raise TranscendError(f"entity name {w!r} is also a word of the sentences' templates; "
                                  "rename the entity (for example with a prefix).")
@@ -54,6 +57,15 @@ def build_tokenizer(entity_names: list[str], words: list[str]) -> Tokenizer:
     tok.add_special_tokens([PAD, EOS, UNK])
     # Multi-word names are matched whole, before pre-tokenization splits on spaces.
     tok.add_tokens([AddedToken(n, single_word=True, normalized=False) for n in entity_names])
+    # A multi-word name can still match across a template's words ("New York" in a relation named
+    # "New York"): tokenize each template with its slots cut apart (a name holds no line break).
+    last = ENTITY_OFFSET + len(entity_names)
+    for text, enc in zip(texts, tok.encode_batch([re.sub(r"\{\w+\}", "\n", t) for t in texts],
+                                                 add_special_tokens=False)):
+        names = [tok.id_to_token(i) for i in enc.ids if ENTITY_OFFSET <= i < last]
+        if names:
+            raise TranscendError(f"entity name {names[0]!r} would be read inside the template {text!r} "
+                                 "(its relation's name or fixed words); rename the entity or the relation.")
     return tok
 
 

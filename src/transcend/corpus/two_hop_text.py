@@ -17,7 +17,7 @@ from tokenizers import Tokenizer
 
 from transcend.corpus.phrasing import cot_example, grammar_texts, one_hop_paragraph, two_hop_sentence
 from transcend.corpus.render import template_texts
-from transcend.corpus.tokenizer import EOS_ID, UNK_ID, build_tokenizer, template_words
+from transcend.corpus.tokenizer import EOS_ID, UNK_ID, build_tokenizer
 from transcend.errors import TranscendError
 from transcend.experts.writing import Writing
 from transcend.world.kg import KnowledgeGraph
@@ -25,7 +25,7 @@ from transcend.world.two_hop import TwoHopFacts
 
 
 def generalization_tokenizer(kg: KnowledgeGraph) -> Tokenizer:
-    return build_tokenizer(kg.entity_names, template_words(template_texts(kg) + grammar_texts()))
+    return build_tokenizer(kg.entity_names, template_texts(kg) + grammar_texts())
 
 
 @dataclass

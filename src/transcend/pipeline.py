@@ -393,7 +393,8 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, resume: bool, p
         on = ("" if device.type != "cpu" else f" in {procs} processes of one CPU thread (training.batch_parts "
               f"{tc.batch_parts} a step)" if procs > 1 else f" on {training_threads(model, tc)} CPU thread(s)")
         passes = "" if cfg.training.steps else (
-            f" (training.min_steps: at least {passes_for(cfg.training, repeats):.2f} passes)"  # true also where both rules give the same steps
+            # "at least": true also where the passes give exactly training.min_steps
+            f" (training.min_steps: at least {passes_for(cfg.training, repeats):.2f} passes)"
             if tc.steps == cfg.training.min_steps else
             f" ({passes_for(cfg.training, repeats):.2f} passes; {repeats:.2f} writes per distinct answer)")
         fit = fit_gap_of(cfg, kg, panel, corpus, device)

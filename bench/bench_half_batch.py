@@ -9,7 +9,12 @@ two virtual cores on one physical one). Together they bound the step's speedup f
 Muon's iteration, shared out matrix by matrix, and AdamW, clipping and the sum of the parts, run in the
 training process alone, take the rest of the step (`bench/bench_step.py`).
 
-    python bench/bench_half_batch.py [--steps 150] [--rounds 2]
+    python bench/bench_half_batch.py [--steps 150] [--rounds 2] [--profile]
+
+``--profile`` also splits the half batch's forward and backward pass by operation (``torch.profiler``,
+one thread): the share of the pass in the matrix products, attention, the loss and the rest, and the
+rate of the matrix products in GFLOP/s (the profiler's count of their multiply-adds), which says whether
+the pass is bound by arithmetic or by the operations around it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--profile", action="store_true", help="also split the half batch's pass by operation")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     from demo_shape import demo_step_setup
@@ -59,7 +65,42 @@ def main(argv: list[str] | None = None) -> None:
         print(f"round {r}: forward and backward, whole batch {full:.1f} ms, half {alone:.1f} ms alone "
               f"({full / alone:.2f}x less work); the half in two processes at once {mine:.1f} and {other:.1f} ms "
               f"({(mine + other) / 2 / alone:.2f}x its time alone)")
+    if args.profile:
+        profile(model, half, args.steps)
     print("load after:", open("/proc/loadavg").read().strip())
+
+
+GROUPS = {"matrix products": ("aten::mm", "aten::addmm", "aten::bmm"),
+          "attention": ("aten::_scaled_dot_product_flash_attention_for_cpu",
+                        "aten::_scaled_dot_product_flash_attention_for_cpu_backward"),
+          "loss": ("aten::_log_softmax", "aten::_log_softmax_backward_data", "aten::nll_loss_forward",
+                   "aten::nll_loss_backward")}
+
+
+def profile(model: torch.nn.Module, xb: torch.Tensor, steps: int) -> None:
+    """The half batch's forward and backward pass split by operation (self time of each aten op)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xb).flatten(0, 1), xb.flatten()).backward()
+    run(5)
+    with torch_profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        run(steps)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = {g: sum(e.self_cpu_time_total for e in events if e.key in names) / total for g, names in GROUPS.items()}
+    mm = [e for e in events if e.key in GROUPS["matrix products"]]
+    gflops = sum(e.flops for e in mm) / (sum(e.self_cpu_time_total for e in mm) * 1e-6) / 1e9
+    print(f"profile of the half batch's pass ({steps} passes, {total / steps / 1e3:.1f} ms each under the "
+          f"profiler): " + ", ".join(f"{g} {v:.0%}" for g, v in shares.items())
+          + f", the rest {1 - sum(shares.values()):.0%}; the matrix products, {sum(e.flops for e in mm) / steps / 1e9:.2f}"
+          f" GFLOP a pass, run at {gflops:.0f} GFLOP/s")
+    top = sorted((e for e in events if not any(e.key in n for n in GROUPS.values())),
+                 key=lambda e: -e.self_cpu_time_total)[:6]
+    print("  the rest's largest: " + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.1%}" for e in top))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,13 @@ import torch
 import torch.nn.functional as F
 
 
+def passes(model: torch.nn.Module, xb: torch.Tensor, n: int) -> None:
+    """``n`` forward and backward passes over the windows ``xb`` (no optimizer)."""
+    for _ in range(n):
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xb).flatten(0, 1), xb.flatten()).backward()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=150)
@@ -41,13 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     half = x[: len(x) // 2]
 
     def ms_a_pass(xb: torch.Tensor) -> float:
-        def run(n: int) -> None:
-            for _ in range(n):
-                model.zero_grad(set_to_none=True)
-                F.cross_entropy(model(xb).flatten(0, 1), xb.flatten()).backward()
-        run(5)
+        passes(model, xb, 5)
         t = time.perf_counter()
-        run(args.steps)
+        passes(model, xb, args.steps)
         return (time.perf_counter() - t) / args.steps * 1e3
 
     for r in range(args.rounds):
@@ -82,13 +85,9 @@ def profile(model: torch.nn.Module, xb: torch.Tensor, steps: int) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    def run(n: int) -> None:
-        for _ in range(n):
-            model.zero_grad(set_to_none=True)
-            F.cross_entropy(model(xb).flatten(0, 1), xb.flatten()).backward()
-    run(5)
+    passes(model, xb, 5)
     with torch_profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
-        run(steps)
+        passes(model, xb, steps)
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     shares = {g: sum(e.self_cpu_time_total for e in events if e.key in names) / total for g, names in GROUPS.items()}

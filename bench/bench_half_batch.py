@@ -92,10 +92,11 @@ def profile(model: torch.nn.Module, xb: torch.Tensor, steps: int) -> None:
     total = sum(e.self_cpu_time_total for e in events)
     shares = {g: sum(e.self_cpu_time_total for e in events if e.key in names) / total for g, names in GROUPS.items()}
     mm = [e for e in events if e.key in GROUPS["matrix products"]]
-    gflops = sum(e.flops for e in mm) / (sum(e.self_cpu_time_total for e in mm) * 1e-6) / 1e9
+    flops = sum(e.flops for e in mm)
+    gflops = flops / (sum(e.self_cpu_time_total for e in mm) * 1e-6) / 1e9
     print(f"profile of the half batch's pass ({steps} passes, {total / steps / 1e3:.1f} ms each under the "
           f"profiler): " + ", ".join(f"{g} {v:.0%}" for g, v in shares.items())
-          + f", the rest {1 - sum(shares.values()):.0%}; the matrix products, {sum(e.flops for e in mm) / steps / 1e9:.2f}"
+          + f", the rest {1 - sum(shares.values()):.0%}; the matrix products, {flops / steps / 1e9:.2f}"
           f" GFLOP a pass, run at {gflops:.0f} GFLOP/s")
     top = sorted((e for e in events if not any(e.key in n for n in GROUPS.values())),
                  key=lambda e: -e.self_cpu_time_total)[:6]

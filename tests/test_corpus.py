@@ -6,6 +6,8 @@ import pytest
 from transcend.corpus.render import prompt_tokens, render_text, render_tokens, template_texts
 from transcend.corpus.store import load_corpus, write_corpus
 from transcend.corpus.tokenizer import ENTITY_OFFSET, EOS_ID, build_tokenizer
+from transcend.errors import TranscendError
+from transcend.world.triples import load_triples
 
 
 def _tok(kg):
@@ -20,7 +22,6 @@ def test_entity_names_are_single_tokens(small_kg):
 
 
 def _user_kg(tmp_path, rows):
-    from transcend.world.triples import load_triples
     f = tmp_path / "g.tsv"
     f.write_text("".join("\t".join(r) + "\n" for r in rows))
     return load_triples(f)
@@ -30,7 +31,6 @@ def test_a_name_inside_a_template_is_refused(tmp_path):
     """A multi-word entity name that a relation's name holds would be read as the entity in every
     sentence of that relation: refused, naming the entity and the template, as a name equal to one
     template word is."""
-    from transcend.errors import TranscendError
     kg = _user_kg(tmp_path, [("Paris", "New York", "Rome"), ("New York", "twin", "Paris")])
     with pytest.raises(TranscendError, match="entity name 'New York' would be read inside the template"):
         _tok(kg)

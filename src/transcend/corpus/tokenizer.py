@@ -30,13 +30,19 @@ def pre_tokenizer() -> Sequence:
     return Sequence([WhitespaceSplit(), Punctuation()])
 
 
+def cut_slots(text: str) -> str:
+    """A template's own words with each ``{slot}`` cut out by a line break, which no name holds, so that
+    nothing read from it spans a slot."""
+    return re.sub(r"\{\w+\}", "\n", text)
+
+
 def template_words(texts: list[str]) -> list[str]:
     """The words of template texts (slots removed), split exactly as the tokenizer splits them, so that
     every word of every sentence is in the vocabulary whatever characters a relation's name holds."""
     split = pre_tokenizer()
     words: set[str] = set()
     for text in texts:
-        words.update(w for w, _ in split.pre_tokenize_str(re.sub(r"\{\w+\}", " ", text)))
+        words.update(w for w, _ in split.pre_tokenize_str(cut_slots(text)))
     return sorted(words)
 
 
@@ -58,10 +64,9 @@ def build_tokenizer(entity_names: list[str], texts: list[str]) -> Tokenizer:
     # Multi-word names are matched whole, before pre-tokenization splits on spaces.
     tok.add_tokens([AddedToken(n, single_word=True, normalized=False) for n in entity_names])
     # A multi-word name can still match across a template's words ("New York" in a relation named
-    # "New York"): tokenize each template with its slots cut apart (a name holds no line break).
+    # "New York"): tokenize each template with its slots cut out.
     last = ENTITY_OFFSET + len(entity_names)
-    for text, enc in zip(texts, tok.encode_batch([re.sub(r"\{\w+\}", "\n", t) for t in texts],
-                                                 add_special_tokens=False)):
+    for text, enc in zip(texts, tok.encode_batch([cut_slots(t) for t in texts], add_special_tokens=False)):
         names = [tok.id_to_token(i) for i in enc.ids if ENTITY_OFFSET <= i < last]
         if names:
             raise TranscendError(f"entity name {names[0]!r} would be read inside the template {text!r} "
